@@ -1,0 +1,1 @@
+"""Accounts: operators, tenant staff and customers, their passwords and sessions."""

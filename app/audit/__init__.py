@@ -1,0 +1,1 @@
+"""The audit log: who changed money, prices or permissions, where and when."""

@@ -1,0 +1,222 @@
+"""The `pasok` command: one Flask CLI group for operators and scripts.
+
+Bad input prints one readable line on stderr and exits non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+from sqlalchemy import select
+
+from app.accounts.models import CUSTOMER, OPERATOR
+from app.errors import PasokError
+from app.extensions import db
+from app.panels.models import Tenant
+from tenants.context import across_tenants, tenant_scope
+
+
+def operator_command(func):
+    """Run a command across tenants, commit on success, and turn domain errors into one line."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with across_tenants():
+            try:
+                result = func(*args, **kwargs)
+                db.session.commit()
+                return result
+            except PasokError as error:
+                db.session.rollback()
+                raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+operator_cli = AppGroup("operator", help="Platform operators.")
+tenant_cli = AppGroup("tenant", help="Tenants (reseller panels).")
+customer_cli = AppGroup("customer", help="A tenant's customers.")
+domain_cli = AppGroup("domain", help="Custom domains.")
+
+
+@operator_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@operator_command
+def operator_create(email: str, password: str) -> None:
+    """Create a platform operator."""
+    from app.accounts.services import create_user
+
+    user = create_user(kind=OPERATOR, tenant_id=None, email=email, password=password)
+    click.echo(f"Operator {user.email} created.")
+
+
+@tenant_cli.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--owner-email", required=True)
+@click.option("--owner-password", required=True)
+@click.option("--theme", default="base", show_default=True)
+@click.option("--currency", default="USD", show_default=True)
+@click.option("--locale", default=None, help="en or id (default: id for IDR panels, else en)")
+@operator_command
+def tenant_create(slug, name, owner_email, owner_password, theme, currency, locale) -> None:
+    """Create a tenant and its owner."""
+    from tenants.provisioning import create_tenant
+
+    tenant = create_tenant(
+        slug=slug,
+        name=name,
+        owner_email=owner_email,
+        owner_password=owner_password,
+        theme=theme,
+        currency=currency,
+        locale=locale,
+        actor="cli",
+    )
+    domain = current_app.config["PASOK_PLATFORM_DOMAIN"]
+    click.echo(f"Tenant {tenant.slug} created: http://{tenant.slug}.{domain}/")
+
+
+@tenant_cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@operator_command
+def tenant_list(as_json: bool) -> None:
+    """List tenants."""
+    tenants = db.session.scalars(select(Tenant).order_by(Tenant.slug)).all()
+    rows = [
+        {
+            "slug": t.slug,
+            "name": t.name,
+            "status": t.status,
+            "theme": t.theme,
+            "currency": t.currency,
+            "locale": t.default_locale,
+            "timezone": t.timezone,
+            "created_at": t.created_at.isoformat(),
+        }
+        for t in tenants
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No tenants.")
+        return
+    click.echo(f"{'SLUG':<20} {'STATUS':<10} {'CUR':<4} {'LOC':<4} {'THEME':<12} NAME")
+    for r in rows:
+        click.echo(
+            f"{r['slug']:<20} {r['status']:<10} {r['currency']:<4} {r['locale']:<4} "
+            f"{r['theme']:<12} {r['name']}"
+        )
+
+
+@tenant_cli.command("suspend")
+@click.argument("slug")
+@click.option("--reason", default="", help="Shown to operators; kept in the audit log.")
+@operator_command
+def tenant_suspend(slug: str, reason: str) -> None:
+    """Suspend a tenant's panel."""
+    from tenants.provisioning import get_tenant_by_slug, suspend_tenant
+
+    tenant = get_tenant_by_slug(slug)
+    suspend_tenant(tenant, reason=reason, actor="cli")
+    click.echo(f"Tenant {tenant.slug} suspended.")
+
+
+@tenant_cli.command("resume")
+@click.argument("slug")
+@operator_command
+def tenant_resume(slug: str) -> None:
+    """Resume a suspended tenant."""
+    from tenants.provisioning import get_tenant_by_slug, resume_tenant
+
+    tenant = get_tenant_by_slug(slug)
+    resume_tenant(tenant, actor="cli")
+    click.echo(f"Tenant {tenant.slug} resumed.")
+
+
+@customer_cli.command("create")
+@click.option("--tenant", "slug", required=True)
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@operator_command
+def customer_create(slug: str, email: str, password: str) -> None:
+    """Create a customer on a tenant's panel."""
+    from app.accounts.services import create_user
+    from tenants.provisioning import get_tenant_by_slug
+
+    tenant = get_tenant_by_slug(slug)
+    with tenant_scope(tenant.id):
+        user = create_user(kind=CUSTOMER, tenant_id=tenant.id, email=email, password=password)
+        db.session.flush()
+    click.echo(f"Customer {user.email} created on {tenant.slug}.")
+
+
+@domain_cli.command("add")
+@click.argument("slug")
+@click.argument("hostname")
+@click.option("--verified", is_flag=True, help="Route it now, without the DNS check.")
+@operator_command
+def domain_add(slug: str, hostname: str, verified: bool) -> None:
+    """Add a custom domain to a tenant."""
+    from tenants.provisioning import add_domain, get_tenant_by_slug
+
+    tenant = get_tenant_by_slug(slug)
+    domain = add_domain(
+        tenant,
+        hostname,
+        verified=verified,
+        platform_domain=current_app.config["PASOK_PLATFORM_DOMAIN"],
+        actor="cli",
+    )
+    state = (
+        "routes now"
+        if domain.verified
+        else f"awaits the DNS TXT record {domain.verification_token}"
+    )
+    click.echo(f"Domain {domain.hostname} added to {tenant.slug}; it {state}.")
+
+
+@click.command("seed-demo")
+@operator_command
+def seed_demo_command() -> None:
+    """Add the demo platform, tenants and customers (idempotent)."""
+    from app.demo import seed_demo
+
+    for line in seed_demo():
+        click.echo(line)
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+def demo_command(host: str, port: int) -> None:
+    """Migrate, seed if empty, and serve the whole demo (what `make run` runs)."""
+    from app.demo import run_demo
+
+    run_demo(host, port)
+
+
+def register_commands(app: Flask) -> None:
+    for group in (operator_cli, tenant_cli, customer_cli, domain_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(demo_command)
+
+
+def _create_app():
+    from app import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(name="pasok", create_app=_create_app, add_version_option=False, help="Pasok.")
+
+
+def main() -> None:
+    cli.main(prog_name="pasok")

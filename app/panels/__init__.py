@@ -1,0 +1,1 @@
+"""Panels: the tenants (reseller storefronts) and their domains."""

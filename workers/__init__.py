@@ -1,0 +1,1 @@
+"""RQ: queues, the app-context job class, jobs, the cron schedule, and the embedded Redis."""
