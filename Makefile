@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench translations clean
 
 $(BIN)/pasok: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ format: install
 
 bench: install
 	$(BIN)/python bench/storefront.py
+
+# Re-extract every string, merge it into the catalogues, and compile them (commit the result).
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location -o app/translations/messages.pot .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
+	$(BIN)/pybabel compile -d app/translations --statistics
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
