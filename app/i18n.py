@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g, request, session
+from flask import g, has_request_context, request, session
 from flask_login import current_user
 
 from app.extensions import db
@@ -11,7 +11,10 @@ LOCALES = {"en": "English", "id": "Bahasa Indonesia"}
 
 
 def select_locale() -> str:
-    """The signed-in user's choice, then this browser's, then the panel's default."""
+    """The signed-in user's choice, then this browser's, then the panel's default.
+    Outside a request (the CLI, workers) it is English."""
+    if not has_request_context():
+        return "en"
     user = current_user
     if user and user.is_authenticated and user.locale in LOCALES:
         return user.locale
@@ -24,7 +27,7 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    tenant = g.get("tenant")
+    tenant = g.get("tenant") if has_request_context() else None
     return tenant.timezone if tenant is not None else "UTC"
 
 

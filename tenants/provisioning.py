@@ -6,6 +6,7 @@ import re
 import secrets
 from zoneinfo import available_timezones
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.accounts.models import OWNER, STAFF, User
@@ -37,12 +38,14 @@ def validate_slug(slug: str) -> str:
     slug = slug.strip().lower()
     if not SLUG.match(slug):
         raise ValidationError(
-            "Slug must be 3-32 lowercase letters, digits or hyphens, "
-            "starting and ending with a letter or digit",
+            _l(
+                "Slug must be 3-32 lowercase letters, digits or hyphens, "
+                "starting and ending with a letter or digit"
+            ),
             "slug",
         )
     if slug in RESERVED_SLUGS:
-        raise ValidationError(f"Slug '{slug}' is reserved", "slug")
+        raise ValidationError(_l("Slug '%(slug)s' is reserved", slug=slug), "slug")
     return slug
 
 
@@ -65,24 +68,33 @@ def create_tenant(
     slug = validate_slug(slug)
     name = name.strip()
     if not 1 <= len(name) <= 120:
-        raise ValidationError("Name must be 1-120 characters", "name")
+        raise ValidationError(_l("Name must be 1-120 characters"), "name")
     known_themes = themes if themes is not None else current_app.extensions["pasok_themes"]
     if theme not in known_themes:
         raise ValidationError(
-            f"Unknown theme '{theme}' (themes: {', '.join(sorted(known_themes))})", "theme"
+            _l(
+                "Unknown theme '%(theme)s' (themes: %(themes)s)",
+                theme=theme,
+                themes=", ".join(sorted(known_themes)),
+            ),
+            "theme",
         )
     currency = currency.strip().upper()
     if currency not in CURRENCIES:
-        raise ValidationError(f"Currency must be one of {', '.join(CURRENCIES)}", "currency")
+        raise ValidationError(
+            _l("Currency must be one of %(choices)s", choices=", ".join(CURRENCIES)), "currency"
+        )
     locale = (locale or ("id" if currency == "IDR" else "en")).strip().lower()
     if locale not in LOCALES:
-        raise ValidationError(f"Locale must be one of {', '.join(LOCALES)}", "locale")
+        raise ValidationError(
+            _l("Locale must be one of %(choices)s", choices=", ".join(LOCALES)), "locale"
+        )
     timezone = timezone or DEFAULT_TIMEZONE.get(currency, "UTC")
     if timezone not in available_timezones():
-        raise ValidationError(f"Unknown timezone '{timezone}'", "timezone")
+        raise ValidationError(_l("Unknown timezone '%(tz)s'", tz=timezone), "timezone")
     with across_tenants():
         if db.session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
-            raise ValidationError(f"Slug '{slug}' is already taken", "slug")
+            raise ValidationError(_l("Slug '%(slug)s' is already taken", slug=slug), "slug")
     tenant = Tenant(
         slug=slug,
         name=name,
@@ -114,13 +126,13 @@ def get_tenant_by_slug(slug: str) -> Tenant:
     with across_tenants():
         tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug.strip().lower()))
     if tenant is None:
-        raise NotFound(f"No tenant '{slug}'")
+        raise NotFound(_l("No tenant '%(slug)s'", slug=slug))
     return tenant
 
 
 def suspend_tenant(tenant: Tenant, *, reason: str = "", actor: User | str) -> None:
     if tenant.status == SUSPENDED:
-        raise ValidationError(f"Tenant '{tenant.slug}' is already suspended")
+        raise ValidationError(_l("Tenant '%(slug)s' is already suspended", slug=tenant.slug))
     tenant.status = SUSPENDED
     tenant.suspended_reason = reason.strip() or None
     with tenant_scope(tenant.id):
@@ -136,7 +148,7 @@ def suspend_tenant(tenant: Tenant, *, reason: str = "", actor: User | str) -> No
 
 def resume_tenant(tenant: Tenant, *, actor: User | str) -> None:
     if tenant.status != SUSPENDED:
-        raise ValidationError(f"Tenant '{tenant.slug}' is not suspended")
+        raise ValidationError(_l("Tenant '%(slug)s' is not suspended", slug=tenant.slug))
     tenant.status = ACTIVE
     tenant.suspended_reason = None
     with tenant_scope(tenant.id):
@@ -154,14 +166,16 @@ def add_domain(
 
     hostname = hostname.strip().lower().rstrip(".")
     if not HOSTNAME.match(hostname):
-        raise ValidationError(f"'{hostname}' is not a valid hostname", "hostname")
+        raise ValidationError(_l("'%(host)s' is not a valid hostname", host=hostname), "hostname")
     if hostname == platform_domain or hostname.endswith("." + platform_domain):
         raise ValidationError(
-            "Custom domains cannot be under the platform's own domain", "hostname"
+            _l("Custom domains cannot be under the platform's own domain"), "hostname"
         )
     with across_tenants():
         if db.session.scalar(select(Domain.id).where(Domain.hostname == hostname)):
-            raise ValidationError(f"Domain '{hostname}' is already in use", "hostname")
+            raise ValidationError(
+                _l("Domain '%(host)s' is already in use", host=hostname), "hostname"
+            )
     with tenant_scope(tenant.id):
         domain = Domain(
             tenant_id=tenant.id,
@@ -190,7 +204,7 @@ def save_branding(tenant: Tenant, *, theme: str, settings: dict, actor: User) ->
 
     themes = current_app.extensions["pasok_themes"]
     if theme not in themes:
-        raise ValidationError(f"Unknown theme '{theme}'", "theme")
+        raise ValidationError(_l("Unknown theme '%(theme)s'", theme=theme), "theme")
     clean = validate_settings(themes[theme], settings)
     tenant.theme = theme
     tenant.theme_settings = clean

@@ -6,6 +6,7 @@ import hashlib
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -34,22 +35,24 @@ def normalize_email(email: str) -> str:
     try:
         result = validate_email(email.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValidationError(f"Invalid email address: {exc}", "email") from None
+        raise ValidationError(
+            _l("Invalid email address: %(reason)s", reason=str(exc)), "email"
+        ) from None
     return result.normalized.casefold()
 
 
 def check_password_strength(password: str, email: str = "") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(
-            f"Password must be at least {MIN_PASSWORD_LENGTH} characters", "password"
+            _l("Password must be at least %(n)s characters", n=MIN_PASSWORD_LENGTH), "password"
         )
     if len(password) > 200:
-        raise ValidationError("Password must be at most 200 characters", "password")
+        raise ValidationError(_l("Password must be at most 200 characters"), "password")
     lowered = password.casefold()
     if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
-        raise ValidationError("Password is too easy to guess", "password")
+        raise ValidationError(_l("Password is too easy to guess"), "password")
     if email and lowered == email.casefold().split("@")[0]:
-        raise ValidationError("Password must not be your email name", "password")
+        raise ValidationError(_l("Password must not be your email name"), "password")
 
 
 def find_user(kind: str, email: str) -> User | None:
@@ -80,7 +83,9 @@ def create_user(
     email = normalize_email(email)
     check_password_strength(password, email)
     if find_user(kind, email) is not None:
-        raise ValidationError(f"An account with email {email} already exists", "email")
+        raise ValidationError(
+            _l("An account with email %(email)s already exists", email=email), "email"
+        )
     user = User(
         tenant_id=tenant_id,
         kind=kind,
@@ -117,9 +122,9 @@ def set_password(user: User, new_password: str) -> None:
 
 def change_password(user: User, current_password: str, new_password: str) -> None:
     if not check_password_hash(user.password_hash, current_password):
-        raise ValidationError("Current password is wrong", "current_password")
+        raise ValidationError(_l("Current password is wrong"), "current_password")
     if current_password == new_password:
-        raise ValidationError("The new password must differ from the current one", "password")
+        raise ValidationError(_l("The new password must differ from the current one"), "password")
     set_password(user, new_password)
 
 
@@ -181,6 +186,6 @@ def user_for_reset_token(token: str) -> User | None:
 def reset_password(token: str, new_password: str) -> User:
     user = user_for_reset_token(token)
     if user is None:
-        raise ValidationError("This reset link is invalid, expired or already used", "token")
+        raise ValidationError(_l("This reset link is invalid, expired or already used"), "token")
     set_password(user, new_password)
     return user
