@@ -10,7 +10,7 @@ import json
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from app.accounts.models import CUSTOMER, OPERATOR
@@ -183,6 +183,7 @@ def domain_add(slug: str, hostname: str, verified: bool) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @operator_command
 def seed_demo_command() -> None:
     """Add the demo platform, tenants and customers (idempotent)."""

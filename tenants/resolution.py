@@ -11,7 +11,6 @@ import threading
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -159,6 +158,3 @@ def tenant_info(tenant_id: int) -> TenantInfo | None:
         tenant = db.session.get(Tenant, tenant_id)
     return TenantInfo.of(tenant) if tenant else None
 
-
-def describe(match: HostMatch) -> dict[str, Any]:
-    return {"kind": match.kind, "tenant": match.tenant.slug if match.tenant else None}

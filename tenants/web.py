@@ -133,7 +133,10 @@ def theme_static(filename: str, theme: str | None = None) -> str:
 
     name = theme or current_theme().name
     file = theme_static_file(current_app.extensions["pasok_themes"], name, filename)
-    version = _asset_version(file, file.stat().st_mtime) if file else "0"
+    if file is None:
+        current_app.logger.warning("theme %s has no static file %s", name, filename)
+        return url_for("site.theme_static", theme=name, filename=filename)
+    version = _asset_version(file, file.stat().st_mtime)
     return url_for("site.theme_static", theme=name, filename=filename, v=version)
 
 

@@ -154,8 +154,8 @@ class HostClient:
     def post(self, path, **kwargs):
         return self.client.post(path, base_url=f"http://{self.host}", **kwargs)
 
-    def cookie(self, name):
-        return self.client.get_cookie(name, domain=self.host)
+    def cookie(self, name, path="/"):
+        return self.client.get_cookie(name, domain=self.host, path=path)
 
 
 @pytest.fixture

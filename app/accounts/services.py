@@ -82,7 +82,13 @@ def create_user(
         role = None
     email = normalize_email(email)
     check_password_strength(password, email)
-    if find_user(kind, email) is not None:
+    # Explicit tenant filter: the caller may be working across tenants (the CLI, the console).
+    taken = db.session.scalar(
+        select(User.id).where(User.kind == kind, User.email == email, User.tenant_id == tenant_id)
+        if tenant_id is not None
+        else select(User.id).where(User.email == email, User.tenant_id.is_(None))
+    )
+    if taken is not None:
         raise ValidationError(
             _l("An account with email %(email)s already exists", email=email), "email"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, session
 from flask_babel import gettext as _
-from flask_login import login_user
+from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 
 from app.accounts.models import User
@@ -46,8 +46,10 @@ def attach_error(form: FlaskForm, error: ValidationError) -> None:
         form.form_errors.append(str(error))
 
 
-def apply_password_change(user: User, form: FlaskForm) -> bool:
-    """Change the password from `form`; this session stays, every other one ends."""
+def apply_password_change(form: FlaskForm) -> bool:
+    """Change the signed-in user's password from `form`; this session stays, the others end."""
+    # The real user, not the `current_user` proxy: login_user must store the object itself.
+    user = current_user._get_current_object()
     try:
         change_password(user, form.current_password.data, form.password.data)
     except ValidationError as error:

@@ -3,6 +3,7 @@ from functools import wraps
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
+from wtforms.fields.choices import SelectChoice
 
 from app.accounts.models import OWNER, STAFF
 from app.accounts.web import apply_password_change, auth_rate_limit, sign_in
@@ -67,7 +68,7 @@ def branding():
     themes = current_app.extensions["pasok_themes"]
     tenant = db.session.get(Tenant, g.tenant.id)
     form = BrandingForm(theme=request.values.get("theme", tenant.theme))
-    form.theme.choices = [(t.name, t.title) for t in themes.values()]
+    form.theme.choices = [SelectChoice(t.name, t.title) for t in themes.values()]
     chosen = themes.get(form.theme.data) or themes[tenant.theme]
     saved = tenant.theme_settings if chosen.name == tenant.theme else {}
     values = effective_settings(chosen, saved)
@@ -94,7 +95,7 @@ def branding():
 def account():
     """Staff change their password."""
     form = ChangePasswordForm()
-    if form.validate_on_submit() and apply_password_change(current_user, form):
+    if form.validate_on_submit() and apply_password_change(form):
         flash(_("Your password is changed. Your other sessions are signed out."), "success")
         return redirect(url_for("admin.account"))
     return render_template("admin/account.html", form=form, language_form=LanguageForm())

@@ -1,6 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from app.i18n import LOCALES
@@ -43,4 +44,6 @@ class ChangePasswordForm(FlaskForm):
 
 
 class LanguageForm(FlaskForm):
-    locale = SelectField(_l("Language"), choices=list(LOCALES.items()))
+    locale = SelectField(
+        _l("Language"), choices=[SelectChoice(code, label) for code, label in LOCALES.items()]
+    )

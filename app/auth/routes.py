@@ -140,7 +140,7 @@ def account():
         prefix="lang", locale=current_user.locale or g.tenant.default_locale
     )
     if request.method == "POST" and "pw-password" in request.form:
-        if password_form.validate() and apply_password_change(current_user, password_form):
+        if password_form.validate() and apply_password_change(password_form):
             flash(_("Your password is changed. Your other sessions are signed out."), "success")
             return redirect(url_for("auth.account"))
     elif request.method == "POST" and language_form.validate_on_submit():

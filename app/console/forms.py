@@ -1,8 +1,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from app.i18n import LOCALES as LANGUAGE_NAMES
 from tenants.provisioning import CURRENCIES, LOCALES
 
 
@@ -12,8 +14,10 @@ class TenantForm(FlaskForm):
     owner_email = EmailField(_l("Owner email"), validators=[DataRequired(), Length(max=254)])
     owner_password = PasswordField(_l("Owner password"), validators=[DataRequired()])
     theme = SelectField(_l("Theme"))
-    currency = SelectField(_l("Currency"), choices=[(c, c) for c in CURRENCIES])
-    locale = SelectField(_l("Language"), choices=[(code, code) for code in LOCALES])
+    currency = SelectField(_l("Currency"), choices=[SelectChoice(c) for c in CURRENCIES])
+    locale = SelectField(
+        _l("Language"), choices=[SelectChoice(code, LANGUAGE_NAMES[code]) for code in LOCALES]
+    )
 
 
 class SuspendForm(FlaskForm):

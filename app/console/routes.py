@@ -2,6 +2,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
 
 from app.accounts.models import CUSTOMER, OPERATOR, User
 from app.accounts.web import apply_password_change, attach_error, auth_rate_limit, sign_in
@@ -50,7 +51,7 @@ def tenants():
     """Every tenant, and the form to create one."""
     themes = current_app.extensions["pasok_themes"]
     form = TenantForm()
-    form.theme.choices = [(t.name, t.title) for t in themes.values()]
+    form.theme.choices = [SelectChoice(t.name, t.title) for t in themes.values()]
     if form.validate_on_submit():
         with across_tenants():
             try:
@@ -144,7 +145,7 @@ def resume(tenant_id: int):
 def account():
     """Operators change their password."""
     form = ChangePasswordForm()
-    if form.validate_on_submit() and apply_password_change(current_user, form):
+    if form.validate_on_submit() and apply_password_change(form):
         flash(_("Your password is changed. Your other sessions are signed out."), "success")
         return redirect(url_for("console.account"))
     return render_template("console/account.html", form=form)

@@ -1,0 +1,37 @@
+"""A Babel extractor for `themes/<name>/theme.json`.
+
+A theme's setting labels are shown to resellers through `_(setting.label)` on the branding
+page, so they belong in the catalogue like any `_()` string; pybabel has no JSON extractor,
+and a label added by hand to the `.po` would be dropped as obsolete by the next
+`pybabel update`. Theme names are brand names and stay as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterator
+from typing import IO, Any
+
+
+def extract_theme_json(
+    fileobj: IO[bytes],
+    keywords: Collection[str],
+    comment_tags: Collection[str],
+    options: dict[str, Any],
+) -> Iterator[tuple[int, str | None, str, list[str]]]:
+    """Yield `(lineno, funcname, message, comments)` for every setting label and the
+    theme's description, in the order they appear in the file."""
+    source = fileobj.read().decode(options.get("encoding", "utf-8"))
+    manifest = json.loads(source)
+    strings = [manifest.get("description", "")]
+    strings += [spec.get("label", "") for spec in manifest.get("settings", {}).values()]
+    lines = source.splitlines()
+    for text in strings:
+        if isinstance(text, str) and text.strip():
+            yield _line_of(lines, text), None, text, []
+
+
+def _line_of(lines: list[str], text: str) -> int:
+    """The first line holding `text` as a JSON string (1 if it is written escaped)."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return next((number for number, line in enumerate(lines, 1) if quoted in line), 1)

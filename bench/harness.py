@@ -1,0 +1,291 @@
+"""Shared pieces for Pasok's HTTP benchmarks: a throwaway database, gunicorn on a free loopback
+port, and wrk with its output parsed.
+
+Everything stays on 127.0.0.1 and every step has a time limit. The context managers clean up
+(stop gunicorn and its workers, drop the database) on errors and Ctrl-C as well.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+VENV_BIN = Path(sys.executable).parent
+LOOPBACK = "127.0.0.1"
+
+
+class BenchmarkError(RuntimeError):
+    """The benchmark could not produce a trustworthy measurement."""
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so `finally` blocks stop servers and drop databases."""
+
+    def _raise(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
+# Databases
+
+
+@contextmanager
+def temporary_database(server_url: str | None = None) -> Iterator[str]:
+    """Yield a DATABASE_URL for an empty, throwaway database.
+
+    Without `server_url`: an SQLite file in a temporary directory. With a PostgreSQL server URL
+    (`postgresql://postgres@127.0.0.1:5432/postgres`): a uniquely named database on that server,
+    dropped afterwards even if clients are still connected.
+    """
+    if not server_url:
+        directory = tempfile.mkdtemp(prefix="pasok-bench-")
+        try:
+            yield f"sqlite:///{Path(directory) / 'pasok.sqlite3'}"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return
+
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    server = make_url(server_url).set(drivername="postgresql")
+    if server.get_backend_name() != "postgresql":
+        raise BenchmarkError(f"not a PostgreSQL URL: {server_url}")
+    name = f"pasok_bench_{secrets.token_hex(4)}"
+    admin_url = server.render_as_string(hide_password=False)
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def database_backend(url: str) -> str:
+    return url.split(":", 1)[0].split("+", 1)[0]
+
+
+def run_pasok(env: dict[str, str], *args: str, timeout: float = 120) -> None:
+    """Run a `pasok` CLI command (e.g. `db upgrade`, `seed-demo`) against `env`'s database."""
+    command = [str(VENV_BIN / "pasok"), *args]
+    result = subprocess.run(
+        command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise BenchmarkError(f"`pasok {' '.join(args)}` failed:\n{result.stderr.strip()}")
+
+
+# Servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: str
+
+
+def fetch(port: int, path: str, host: str, timeout: float = 5) -> Response:
+    """One GET to the server on `port`, as if addressed to `host`."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        response = conn.getresponse()
+        return Response(response.status, response.read().decode("utf-8", "replace"))
+    finally:
+        conn.close()
+
+
+@dataclass
+class Gunicorn:
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@contextmanager
+def gunicorn(
+    wsgi_app: str,
+    env: dict[str, str],
+    *,
+    workers: int = 2,
+    ready_path: str = "/",
+    ready_host: str = "localhost",
+    startup_timeout: float = 60,
+) -> Iterator[Gunicorn]:
+    """Serve `wsgi_app` ("module:callable", importable from the project root) with `workers`
+    sync workers on a free loopback port; yield once `ready_path` answers."""
+    port = free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="pasok-bench-gunicorn-"))
+    log_path = log_dir / "gunicorn.log"
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--chdir",
+        str(PROJECT_ROOT),
+        "--bind",
+        f"{LOOPBACK}:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "5",
+        # No control socket: it lives at one fixed path per user and other servers may run.
+        "--no-control-socket",
+        "--log-level",
+        "warning",
+        wsgi_app,
+    ]
+    with log_path.open("wb") as log:
+        # Its own session: Ctrl-C reaches only us, and we stop the whole group ourselves.
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Gunicorn(process, port, log_path)
+    try:
+        _wait_until_ready(server, ready_path, ready_host, startup_timeout)
+        yield server
+    finally:
+        _stop(process)
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _wait_until_ready(server: Gunicorn, path: str, host: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise BenchmarkError(f"gunicorn exited at startup:\n{server.log_tail()}")
+        try:
+            fetch(server.port, path, host, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise BenchmarkError(f"gunicorn not answering after {timeout:.0f}s:\n{server.log_tail()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM the master (it stops its workers), then SIGKILL whatever of its group is left."""
+    pgid = process.pid  # the group was created for this process alone (start_new_session)
+    if process.poll() is None:
+        process.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=15)
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    process.wait(timeout=5)
+
+
+# Load generation
+
+WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+WRK_PERCENTILE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
+WRK_REQUESTS = re.compile(r"^\s+(\d+) requests in ([\d.]+)(us|ms|s|m)", re.MULTILINE)
+WRK_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+WRK_SOCKET_ERRORS = re.compile(
+    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
+)
+TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    requests_per_sec: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx_3xx: int
+    socket_errors: dict[str, int]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Read what `wrk --latency` prints."""
+    rps = WRK_RPS.search(output)
+    requests = WRK_REQUESTS.search(output)
+    percentiles = {
+        p: round(float(v) * TO_MS[unit], 3) for p, v, unit in WRK_PERCENTILE.findall(output)
+    }
+    if not (rps and requests and "50" in percentiles and "99" in percentiles):
+        raise BenchmarkError(f"could not read wrk's output:\n{output}")
+    non_2xx = WRK_NON_2XX.search(output)
+    errors = WRK_SOCKET_ERRORS.search(output)
+    kinds = ("connect", "read", "write", "timeout")
+    return WrkResult(
+        requests=int(requests.group(1)),
+        requests_per_sec=float(rps.group(1)),
+        p50_ms=percentiles["50"],
+        p99_ms=percentiles["99"],
+        non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=dict(zip(kinds, map(int, errors.groups()), strict=True))
+        if errors
+        else dict.fromkeys(kinds, 0),
+    )
+
+
+def run_wrk(
+    port: int, path: str, host: str, *, connections: int, duration: float, threads: int = 1
+) -> WrkResult:
+    """Load `path` on the local server for `duration` seconds, as if addressed to `host`."""
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration:g}s",
+        "--latency",
+        "-H",
+        f"Host: {host}",
+        f"http://{LOOPBACK}:{port}{path}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
+    if result.returncode != 0:
+        raise BenchmarkError(f"wrk failed ({result.returncode}):\n{result.stderr.strip()}")
+    return parse_wrk(result.stdout)
+
+
+def wrk_version() -> str:
+    result = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10)
+    return (result.stdout or result.stderr).splitlines()[0].split(" Copyright")[0].strip()

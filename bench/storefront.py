@@ -1,0 +1,232 @@
+"""Storefront throughput: a tenant's home page against a bare Flask endpoint on the same server.
+
+    .venv/bin/python bench/storefront.py [--rounds 5] [--duration 5] [--connections 8]
+
+One gunicorn (sync workers) serves `bench.servers:app`: Pasok, plus a bare Flask app at
+`/__bare`. wrk loads the bare endpoint and acme's home page (`Host: acme.localhost`: tenant
+resolution, session, themed render) in alternating rounds, and the medians are compared. The goal
+is a tenant page at no less than half the bare endpoint's throughput.
+
+The database is a throwaway one: an SQLite file, or, with PASOK_BENCH_DATABASE_URL set to a
+PostgreSQL server URL, a new database on that server that is dropped afterwards. Redis is
+PASOK_BENCH_REDIS_URL (default db 11 on the local server). Results go to
+bench/results/storefront.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from harness import (
+    RESULTS_DIR,
+    BenchmarkError,
+    WrkResult,
+    database_backend,
+    exit_cleanly_on_sigterm,
+    fetch,
+    gunicorn,
+    run_pasok,
+    run_wrk,
+    temporary_database,
+    wrk_available,
+    wrk_version,
+)
+
+TENANT_HOST = "acme.localhost"  # seeded by `pasok seed-demo`
+GOAL_RATIO = 0.5
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str
+    label: str
+    path: str
+    expected_text: str  # a 200 without it means we measured the wrong page
+
+
+BARE = Endpoint("bare", "bare Flask  GET /__bare", "/__bare", "ok")
+TENANT = Endpoint("tenant", f"tenant home GET / ({TENANT_HOST})", "/", "Acme Social")
+ENDPOINTS = (BARE, TENANT)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per endpoint (default 5)")
+    parser.add_argument("--duration", type=float, default=5, help="seconds per round (default 5)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument(
+        "--warmup", type=float, default=3, help="warm-up seconds per endpoint (default 3)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS_DIR / "storefront.json", help="results JSON"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the tenant page misses the goal"
+    )
+    args = parser.parse_args(argv)
+    for name in ("rounds", "connections", "workers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.duration <= 0 or args.warmup < 0:
+        parser.error("--duration must be positive and --warmup not negative")
+    return args
+
+
+def bench_environment(database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=os.environ.get("PASOK_BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        PASOK_PLATFORM_DOMAIN="localhost",
+        PASOK_ENV="development",
+    )
+    return env
+
+
+def check_endpoint(port: int, endpoint: Endpoint) -> None:
+    """A 200 with the expected page, before we trust wrk's numbers for it."""
+    response = fetch(port, endpoint.path, TENANT_HOST)
+    if response.status != 200 or endpoint.expected_text not in response.body:
+        raise BenchmarkError(
+            f"{endpoint.label} answered {response.status} without {endpoint.expected_text!r}:\n"
+            f"{response.body[:500]}"
+        )
+
+
+def measure(port: int, endpoint: Endpoint, args: argparse.Namespace, duration: float) -> WrkResult:
+    result = run_wrk(
+        port, endpoint.path, TENANT_HOST, connections=args.connections, duration=duration
+    )
+    if result.non_2xx_3xx or any(result.socket_errors.values()):
+        raise BenchmarkError(
+            f"{endpoint.label}: {result.non_2xx_3xx} non-2xx/3xx responses, "
+            f"socket errors {result.socket_errors}; the run is not valid"
+        )
+    return result
+
+
+def run_rounds(port: int, args: argparse.Namespace) -> dict[str, list[WrkResult]]:
+    """Warm both endpoints up, then alternate them, swapping the order every round so that
+    drift in the machine's load hits both alike."""
+    for endpoint in ENDPOINTS:
+        check_endpoint(port, endpoint)
+        if args.warmup:
+            measure(port, endpoint, args, args.warmup)
+    results: dict[str, list[WrkResult]] = {e.key: [] for e in ENDPOINTS}
+    for number in range(1, args.rounds + 1):
+        order = ENDPOINTS if number % 2 else ENDPOINTS[::-1]
+        for endpoint in order:
+            results[endpoint.key].append(measure(port, endpoint, args, args.duration))
+        progress = "  ".join(
+            f"{e.key} {results[e.key][-1].requests_per_sec:8.1f} req/s" for e in ENDPOINTS
+        )
+        print(f"round {number}/{args.rounds}  {progress}", file=sys.stderr, flush=True)
+    return results
+
+
+def summarize(results: dict[str, list[WrkResult]]) -> dict[str, dict[str, float]]:
+    return {
+        key: {
+            "requests_per_sec": round(statistics.median(r.requests_per_sec for r in rounds), 2),
+            "p50_ms": round(statistics.median(r.p50_ms for r in rounds), 3),
+            "p99_ms": round(statistics.median(r.p99_ms for r in rounds), 3),
+        }
+        for key, rounds in results.items()
+    }
+
+
+def print_table(report: dict) -> None:
+    config, medians = report["config"], report["medians"]
+    print(
+        f"\nPasok storefront benchmark: {config['database']}, gunicorn -w {config['workers']} "
+        f"(sync), wrk -t1 -c{config['connections']}, "
+        f"{config['rounds']} rounds x {config['duration_s']:g}s, medians"
+    )
+    header = f"{'endpoint':<36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    bare_rps = medians[BARE.key]["requests_per_sec"]
+    for endpoint in ENDPOINTS:
+        m = medians[endpoint.key]
+        ratio = m["requests_per_sec"] / bare_rps
+        print(
+            f"{endpoint.label:<36} {m['requests_per_sec']:>9.1f} {m['p50_ms']:>8.2f} "
+            f"{m['p99_ms']:>8.2f} {ratio:>7.1%}"
+        )
+    verdict = "met" if report["goal_met"] else "NOT met"
+    print(f"\ntenant/bare = {report['ratio']:.1%} (goal >= {GOAL_RATIO:.0%}): {verdict}")
+
+
+def write_results(path: Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"results: {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not wrk_available():
+        print("wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
+        return 2
+    exit_cleanly_on_sigterm()
+    try:
+        with temporary_database(os.environ.get("PASOK_BENCH_DATABASE_URL")) as database_url:
+            env = bench_environment(database_url)
+            run_pasok(env, "db", "upgrade")
+            run_pasok(env, "seed-demo")
+            with gunicorn(
+                "bench.servers:app", env, workers=args.workers, ready_path=BARE.path
+            ) as server:
+                results = run_rounds(server.port, args)
+    except BenchmarkError as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; server stopped and database dropped", file=sys.stderr)
+        return 130
+
+    medians = summarize(results)
+    ratio = medians[TENANT.key]["requests_per_sec"] / medians[BARE.key]["requests_per_sec"]
+    report = {
+        "benchmark": "storefront",
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": {
+            "database": database_backend(database_url),
+            "rounds": args.rounds,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "workers": args.workers,
+            "wrk_threads": 1,
+            "gunicorn": version("gunicorn"),
+            "wrk": wrk_version(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "endpoints": {
+            e.key: {"label": e.label, "path": e.path, "host": TENANT_HOST} for e in ENDPOINTS
+        },
+        "medians": medians,
+        "ratio": round(ratio, 4),
+        "goal_ratio": GOAL_RATIO,
+        "goal_met": ratio >= GOAL_RATIO,
+        "rounds": {key: [r.as_dict() for r in rounds] for key, rounds in results.items()},
+    }
+    print_table(report)
+    write_results(args.output, report)
+    return 1 if args.check and not report["goal_met"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

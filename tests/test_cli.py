@@ -1,0 +1,167 @@
+"""The `pasok` command: what operators type, and one readable line for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from app.accounts.models import User
+from app.extensions import db
+from app.panels.models import Domain, Tenant
+from tenants.context import across_tenants
+
+
+@pytest.fixture
+def pasok(app):
+    runner = app.test_cli_runner()
+
+    def invoke(*args):
+        return runner.invoke(args=list(args))
+
+    return invoke
+
+
+def tenant_args(slug="acme", **extra):
+    args = [
+        "tenant",
+        "create",
+        slug,
+        "--name",
+        "Acme Social",
+        "--owner-email",
+        "owner@acme.example.com",
+        "--owner-password",
+        "owner-pass-77",
+    ]
+    for key, value in extra.items():
+        args += [f"--{key.replace('_', '-')}", value]
+    return args
+
+
+def test_tenant_create_list_suspend_resume(pasok, app):
+    result = pasok(*tenant_args(theme="aurora", currency="idr"))
+    assert result.exit_code == 0, result.output
+    assert "http://acme.localhost/" in result.output
+    listed = json.loads(pasok("tenant", "list", "--json").output)
+    assert listed[0]["slug"] == "acme"
+    assert listed[0]["currency"] == "IDR"
+    assert listed[0]["locale"] == "id"  # IDR panels default to Bahasa Indonesia
+    assert listed[0]["timezone"] == "Asia/Jakarta"
+    assert "acme" in pasok("tenant", "list").output
+    assert pasok("tenant", "suspend", "acme", "--reason", "unpaid").exit_code == 0
+    assert json.loads(pasok("tenant", "list", "--json").output)[0]["status"] == "suspended"
+    assert pasok("tenant", "resume", "acme").exit_code == 0
+    assert json.loads(pasok("tenant", "list", "--json").output)[0]["status"] == "active"
+    with app.app_context(), across_tenants():
+        from app.audit.models import AuditEntry
+
+        actions = db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions == ["tenant.create", "tenant.suspend", "tenant.resume"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (tenant_args("www"), "Slug 'www' is reserved"),
+        (tenant_args("console"), "is reserved"),
+        (tenant_args("Bad_Slug"), "Slug must be 3-32 lowercase letters"),
+        (tenant_args("ab"), "Slug must be"),
+        (tenant_args(theme="nope"), "Unknown theme 'nope'"),
+        (tenant_args(currency="EUR"), "Currency must be one of USD, IDR"),
+        (tenant_args(locale="fr"), "Locale must be one of en, id"),
+        (tenant_args()[:-1] + ["123"], "Password must be at least 8 characters"),
+        (tenant_args()[:-1] + ["password123"], "Password is too easy to guess"),
+        (tenant_args()[:6] + ["not-an-email"] + tenant_args()[7:], "Invalid email address"),
+        (["tenant", "suspend", "ghost"], "No tenant 'ghost'"),
+        (["tenant", "resume", "ghost"], "No tenant 'ghost'"),
+        (["customer", "create", "--tenant", "ghost", "--email", "a@example.com",
+          "--password", "fine-pass-12"], "No tenant 'ghost'"),
+        (["domain", "add", "ghost", "x.example.com"], "No tenant 'ghost'"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_fail_with_one_readable_line(pasok, args, message):
+    result = pasok(*args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_duplicates_are_refused(pasok):
+    assert pasok(*tenant_args()).exit_code == 0
+    assert "already taken" in pasok(*tenant_args()).output
+    result = pasok(*tenant_args("other"))
+    assert result.exit_code == 0  # the same owner email on another tenant is fine
+    args = ["customer", "create", "--tenant", "acme", "--email", "a@example.com"]
+    assert pasok(*args, "--password", "fine-pass-12").exit_code == 0
+    duplicate = pasok(*args[:-1], "A@Example.com", "--password", "fine-pass-12")
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+    assert pasok("operator", "create", "--email", "op@example.com", "--password", "op-pass-123")
+    again = pasok("operator", "create", "--email", "OP@example.com", "--password", "op-pass-123")
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_suspending_twice_says_so(pasok):
+    pasok(*tenant_args())
+    pasok("tenant", "suspend", "acme")
+    result = pasok("tenant", "suspend", "acme")
+    assert result.exit_code != 0 and "already suspended" in result.output
+    pasok("tenant", "resume", "acme")
+    assert "is not suspended" in pasok("tenant", "resume", "acme").output
+
+
+def test_customer_and_domain(pasok, app):
+    pasok(*tenant_args())
+    args = ["--tenant", "acme", "--email", "Budi@Example.com", "--password", "fine-pass-12"]
+    assert pasok("customer", "create", *args).exit_code == 0
+    assert pasok("domain", "add", "acme", "Panel.Acme-Social.com.", "--verified").exit_code == 0
+    pending = pasok("domain", "add", "acme", "pending.acme-social.com")
+    assert "awaits the DNS TXT record" in pending.output
+    for bad, message in [
+        ("not a host", "is not a valid hostname"),
+        ("shop.localhost", "under the platform's own domain"),
+        ("panel.acme-social.com", "already in use"),
+    ]:
+        result = pasok("domain", "add", "acme", bad)
+        assert result.exit_code != 0 and message in result.output
+    with app.app_context(), across_tenants():
+        assert db.session.scalar(select(User.email).where(User.kind == "customer")) == (
+            "budi@example.com"
+        )
+        domains = dict(db.session.execute(select(Domain.hostname, Domain.verified)).all())
+    assert domains == {"panel.acme-social.com": True, "pending.acme-social.com": False}
+
+
+def test_seed_demo_is_idempotent(pasok, app):
+    first = pasok("seed-demo")
+    assert first.exit_code == 0, first.output
+    assert "tenant acme" in first.output and "tenant toko" in first.output
+    second = pasok("seed-demo")
+    assert second.exit_code == 0 and second.output == ""
+    with app.app_context(), across_tenants():
+        tenants = {t.slug: t for t in db.session.scalars(select(Tenant))}
+        assert tenants["acme"].currency == "USD" and tenants["acme"].default_locale == "en"
+        assert tenants["toko"].currency == "IDR" and tenants["toko"].default_locale == "id"
+        assert tenants["acme"].theme != tenants["toko"].theme
+
+
+def test_the_console_script_runs_without_a_traceback(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    pasok = [sys.executable, "-c", "from app.cli import main; main()"]
+    upgrade = subprocess.run([*pasok, "db", "upgrade"], env=env, capture_output=True, text=True)
+    assert upgrade.returncode == 0, upgrade.stderr
+    bad = subprocess.run(
+        [*pasok, "tenant", "create", "www", "--name", "X", "--owner-email", "a@example.com",
+         "--owner-password", "fine-pass-12"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "Error: Slug 'www' is reserved"
+    routes = subprocess.run([*pasok, "routes"], env=env, capture_output=True, text=True)
+    assert "console.tenants" in routes.stdout

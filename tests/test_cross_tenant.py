@@ -1,0 +1,159 @@
+"""Tenant data never crosses tenants. Later issues add their routes to these tables."""
+
+import pytest
+from sqlalchemy import select
+
+from app.accounts.models import User
+from app.audit.models import AuditEntry
+from app.extensions import db
+from app.panels.models import Domain
+from tenants.context import platform_scope, tenant_scope
+from tenants.provisioning import add_domain, get_tenant_by_slug
+from tenants.scoping import TenantScopeError
+from tests.conftest import PASSWORD, sign_in
+
+# Pages only a signed-in customer may open: (path, expected text when signed in).
+CUSTOMER_PAGES = [
+    ("/dashboard", b"Welcome"),
+    ("/account", b"Change password"),
+]
+# Pages only the tenant's staff may open.
+STAFF_PAGES = [
+    ("/admin/", b"Overview"),
+    ("/admin/account", b"Change password"),
+    ("/admin/branding", b"Branding"),
+]
+# Pages of the operator console: they exist on the platform domain only.
+CONSOLE_PAGES = ["/console/", "/console/tenants", "/console/account", "/console/login"]
+# Pages of a tenant that do not exist on the platform domain.
+TENANT_ONLY_PAGES = ["/login", "/register", "/reset", "/dashboard", "/account", "/admin/login"]
+
+
+@pytest.fixture
+def two_panels(app, make):
+    a = make.tenant("acme")
+    b = make.tenant("toko", currency="IDR", locale="en")
+    make.customer(a, "alice@example.com")
+    make.customer(b, "budi@example.com")
+    make.staff(a, "staff@acme.example.com", role="owner")
+    make.staff(b, "staff@toko.example.com", role="owner")
+    return a, b
+
+
+@pytest.mark.parametrize("path, marker", CUSTOMER_PAGES)
+def test_customer_cookie_from_a_is_anonymous_on_b(two_panels, app, browser_for, path, marker):
+    acme = browser_for("acme.localhost")
+    assert sign_in(acme, "/login", "alice@example.com").status_code == 302
+    assert marker in acme.get(path).data
+    stolen = acme.cookie("pasok_session").value
+
+    toko = browser_for("toko.localhost")
+    toko.client.set_cookie("pasok_session", stolen, domain="toko.localhost")
+    response = toko.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("path, marker", STAFF_PAGES)
+def test_staff_of_a_cannot_open_bs_admin(two_panels, app, browser_for, path, marker):
+    acme = browser_for("acme.localhost")
+    assert sign_in(acme, "/admin/login", "staff@acme.example.com").status_code == 302
+    assert marker in acme.get(path).data
+    stolen = acme.cookie("pasok_staff", path="/admin").value
+
+    toko = browser_for("toko.localhost")
+    toko.client.set_cookie("pasok_staff", stolen, domain="toko.localhost", path="/admin")
+    response = toko.get(path)
+    assert response.status_code == 302
+    assert "/admin/login" in response.headers["Location"]
+
+
+def test_staff_of_a_cannot_sign_in_on_b(two_panels, browser_for):
+    response = sign_in(browser_for("toko.localhost"), "/admin/login", "staff@acme.example.com")
+    assert response.status_code == 200
+    assert b"Wrong email or password" in response.data
+
+
+def test_customer_of_a_cannot_sign_in_on_b(two_panels, browser_for):
+    response = sign_in(browser_for("toko.localhost"), "/login", "alice@example.com")
+    assert b"Wrong email or password" in response.data
+
+
+def test_the_same_email_is_two_accounts_on_two_panels(two_panels, make, browser_for):
+    _, b = two_panels
+    make.user("customer", b, "alice@example.com", password="a-different-pass-9")
+    assert sign_in(browser_for("acme.localhost"), "/login", "alice@example.com").status_code == 302
+    toko = browser_for("toko.localhost")
+    assert b"Wrong email" in sign_in(toko, "/login", "alice@example.com").data
+    assert sign_in(toko, "/login", "alice@example.com", "a-different-pass-9").status_code == 302
+
+
+@pytest.mark.parametrize("path", CONSOLE_PAGES)
+def test_console_does_not_exist_on_tenant_hosts(two_panels, browser_for, path):
+    assert browser_for("acme.localhost").get(path).status_code == 404
+
+
+@pytest.mark.parametrize("path", TENANT_ONLY_PAGES)
+def test_tenant_pages_do_not_exist_on_the_platform_domain(app, browser_for, path):
+    assert browser_for("localhost").get(path).status_code == 404
+
+
+def test_operator_cookie_is_not_a_tenant_staff_session(two_panels, make, app, browser_for):
+    make.operator("op@example.com")
+    root = browser_for("localhost")
+    assert sign_in(root, "/console/login", "op@example.com").status_code == 302
+    stolen = root.cookie("pasok_operator", path="/console").value
+    acme = browser_for("acme.localhost")
+    acme.client.set_cookie("pasok_staff", stolen, domain="acme.localhost", path="/admin")
+    assert acme.get("/admin/").status_code == 302
+
+
+def test_an_id_of_bs_user_is_invisible_on_a(two_panels, app):
+    a, b = two_panels
+    with app.app_context():
+        with tenant_scope(b):
+            budi = db.session.scalar(select(User).where(User.email == "budi@example.com"))
+            budi_id = budi.id
+        db.session.expunge_all()
+        with tenant_scope(a):
+            assert db.session.get(User, budi_id) is None
+            assert db.session.scalar(select(User).where(User.id == budi_id)) is None
+            emails = set(db.session.scalars(select(User.email)))
+    assert "budi@example.com" not in emails
+    assert "alice@example.com" in emails
+
+
+def test_domains_and_audit_entries_are_scoped(two_panels, app):
+    a, _ = two_panels
+    with app.app_context():
+        from tenants.context import across_tenants
+
+        with across_tenants():
+            add_domain(
+                get_tenant_by_slug("toko"),
+                "toko-sosmed.id",
+                verified=True,
+                platform_domain="localhost",
+                actor="test",
+            )
+            db.session.commit()
+        with tenant_scope(a):
+            assert db.session.scalars(select(Domain)).all() == []
+            assert {e.tenant_id for e in db.session.scalars(select(AuditEntry))} == {a}
+        with platform_scope():
+            assert db.session.scalars(select(AuditEntry)).all() == []
+
+
+def test_writing_another_tenants_row_is_refused(two_panels, app):
+    a, b = two_panels
+    with app.app_context(), tenant_scope(a):
+        db.session.add(AuditEntry(tenant_id=b, actor_label="x", action="forged", details={}))
+        with pytest.raises(TenantScopeError, match="tenant"):
+            db.session.flush()
+        db.session.rollback()
+
+
+def test_password_fixture_is_strong_enough():
+    from app.accounts.services import check_password_strength
+
+    check_password_strength(PASSWORD)
