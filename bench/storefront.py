@@ -44,6 +44,7 @@ from harness import (
 TENANT_HOST = "acme.localhost"  # seeded by `pasok seed-demo`
 GOAL_RATIO = 0.5
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
+DEFAULT_APP = "bench.servers:app"
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument(
         "--warmup", type=float, default=3, help="warm-up seconds per endpoint (default 3)"
+    )
+    parser.add_argument(
+        "--app",
+        default=DEFAULT_APP,
+        help=f"WSGI app serving Pasok and {BARE.path}, to try out a change (default {DEFAULT_APP})",
     )
     parser.add_argument(
         "--output", type=Path, default=RESULTS_DIR / "storefront.json", help="results JSON"
@@ -185,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             env = bench_environment(database_url)
             run_pasok(env, "db", "upgrade")
             run_pasok(env, "seed-demo")
-            with gunicorn(
-                "bench.servers:app", env, workers=args.workers, ready_path=BARE.path
-            ) as server:
+            with gunicorn(args.app, env, workers=args.workers, ready_path=BARE.path) as server:
                 results = run_rounds(server.port, args)
     except BenchmarkError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
@@ -208,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "connections": args.connections,
             "workers": args.workers,
+            "app": args.app,
             "wrk_threads": 1,
             "gunicorn": version("gunicorn"),
             "wrk": wrk_version(),

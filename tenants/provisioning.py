@@ -131,29 +131,28 @@ def get_tenant_by_slug(slug: str) -> Tenant:
 
 
 def suspend_tenant(tenant: Tenant, *, reason: str = "", actor: User | str) -> None:
+    """Close the panel's storefront, back office and API; its webhooks keep working."""
     if tenant.status == SUSPENDED:
         raise ValidationError(_l("Tenant '%(slug)s' is already suspended", slug=tenant.slug))
-    tenant.status = SUSPENDED
-    tenant.suspended_reason = reason.strip() or None
-    with tenant_scope(tenant.id):
-        record_audit(
-            "tenant.suspend",
-            actor=actor,
-            tenant_id=tenant.id,
-            target=f"tenant:{tenant.slug}",
-            details={"reason": reason},
-        )
-        db.session.flush()
+    _set_status(tenant, SUSPENDED, reason.strip() or None, actor)
 
 
 def resume_tenant(tenant: Tenant, *, actor: User | str) -> None:
     if tenant.status != SUSPENDED:
         raise ValidationError(_l("Tenant '%(slug)s' is not suspended", slug=tenant.slug))
-    tenant.status = ACTIVE
-    tenant.suspended_reason = None
+    _set_status(tenant, ACTIVE, None, actor)
+
+
+def _set_status(tenant: Tenant, status: str, reason: str | None, actor: User | str) -> None:
+    tenant.status = status
+    tenant.suspended_reason = reason
     with tenant_scope(tenant.id):
         record_audit(
-            "tenant.resume", actor=actor, tenant_id=tenant.id, target=f"tenant:{tenant.slug}"
+            "tenant.suspend" if status == SUSPENDED else "tenant.resume",
+            actor=actor,
+            tenant_id=tenant.id,
+            target=f"tenant:{tenant.slug}",
+            details={"reason": reason} if reason else {},
         )
         db.session.flush()
 

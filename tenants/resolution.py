@@ -157,4 +157,3 @@ def tenant_info(tenant_id: int) -> TenantInfo | None:
     with across_tenants():
         tenant = db.session.get(Tenant, tenant_id)
     return TenantInfo.of(tenant) if tenant else None
-

@@ -1,6 +1,8 @@
 """Themes: settings validation, CSS custom properties, template fallback, static files,
 and every storefront page rendering in every theme."""
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -89,15 +91,28 @@ def test_the_loader_never_leaves_the_themes_templates(themes, name):
         ThemeLoader(themes).get_source(Environment(), name)
 
 
-def test_templates_fall_back_to_base(themes):
-    from jinja2 import Environment
+def test_templates_fall_back_to_base_and_extends_stay_in_the_theme(tmp_path):
+    from jinja2 import Environment as Jinja
 
-    source, filename, _ = ThemeLoader(themes).get_source(
-        Environment(), "@aurora/auth/reset_invalid.html"
-    )
-    assert (
-        filename.endswith("themes/base/templates/auth/reset_invalid.html") or "aurora" in filename
-    )
+    from tenants.theming import join_themed_path, load_themes
+
+    for name, files in {
+        "base": {"layout.html": "base[{% block body %}{% endblock %}]", "page.html": "x"},
+        "mini": {"page.html": '{% extends "layout.html" %}{% block body %}mini{% endblock %}'},
+    }.items():
+        (tmp_path / name / "templates").mkdir(parents=True)
+        (tmp_path / name / "theme.json").write_text(json.dumps({"name": name}))
+        for file, text in files.items():
+            (tmp_path / name / "templates" / file).write_text(text)
+
+    class ThemedJinja(Jinja):
+        def join_path(self, template, parent):
+            return join_themed_path(template, parent)
+
+    env = ThemedJinja(loader=ThemeLoader(load_themes(tmp_path)))
+    assert env.get_template("@mini/page.html").render() == "base[mini]"
+    assert env.get_template("@mini/layout.html").filename.endswith("base/templates/layout.html")
+    assert env.get_template("@base/page.html").render() == "x"
 
 
 @pytest.fixture

@@ -96,29 +96,18 @@ def tenants():
     )
 
 
-def _tenant_or_404(tenant_id: int) -> Tenant:
-    tenant = db.session.get(Tenant, tenant_id)
-    if tenant is None:
-        abort(404)
-    return tenant
-
-
 @bp.post("/tenants/<int:tenant_id>/suspend")
 @login_required
 def suspend(tenant_id: int):
     """Suspend a panel: its storefront, back office and API stop; its webhooks do not."""
     form = SuspendForm()
     if form.validate_on_submit():
-        with across_tenants():
-            tenant = _tenant_or_404(tenant_id)
-            try:
-                suspend_tenant(tenant, reason=form.reason.data or "", actor=current_user)
-            except ValidationError as error:
-                db.session.rollback()
-                flash(str(error), "error")
-            else:
-                db.session.commit()
-                flash(_("Panel %(slug)s suspended.", slug=tenant.slug), "success")
+        reason = form.reason.data or ""
+        change_status(
+            tenant_id,
+            lambda tenant: suspend_tenant(tenant, reason=reason, actor=current_user),
+            lambda slug: _("Panel %(slug)s suspended.", slug=slug),
+        )
     return redirect(url_for("console.tenants"))
 
 
@@ -127,17 +116,28 @@ def suspend(tenant_id: int):
 def resume(tenant_id: int):
     """Resume a suspended panel."""
     if ConfirmForm().validate_on_submit():
-        with across_tenants():
-            tenant = _tenant_or_404(tenant_id)
-            try:
-                resume_tenant(tenant, actor=current_user)
-            except ValidationError as error:
-                db.session.rollback()
-                flash(str(error), "error")
-            else:
-                db.session.commit()
-                flash(_("Panel %(slug)s resumed.", slug=tenant.slug), "success")
+        change_status(
+            tenant_id,
+            lambda tenant: resume_tenant(tenant, actor=current_user),
+            lambda slug: _("Panel %(slug)s resumed.", slug=slug),
+        )
     return redirect(url_for("console.tenants"))
+
+
+def change_status(tenant_id: int, change, done) -> None:
+    """Apply `change` to the tenant and say how it went; 404 for an unknown tenant."""
+    with across_tenants():
+        tenant = db.session.get(Tenant, tenant_id)
+        if tenant is None:
+            abort(404)
+        try:
+            change(tenant)
+        except ValidationError as error:
+            db.session.rollback()
+            flash(str(error), "error")
+        else:
+            db.session.commit()
+            flash(done(tenant.slug), "success")
 
 
 @bp.route("/account", methods=["GET", "POST"])
