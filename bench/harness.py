@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +127,10 @@ class Gunicorn:
     port: int
     log_path: Path
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the master and its workers."""
+        return process_tree_cpu_seconds(self.process.pid)
+
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
@@ -213,6 +217,26 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=5)
 
 
+def process_tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU of a live process and its live descendants (Linux /proc).
+
+    Unlike throughput, CPU per request hardly moves when other work shares the machine.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [root_pid]
+    while pending:
+        pid = pending.pop()
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                pending.extend(int(child) for child in children.read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it just exited
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; comm may hold spaces
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 # Load generation
 
 WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
@@ -233,9 +257,6 @@ class WrkResult:
     p99_ms: float
     non_2xx_3xx: int
     socket_errors: dict[str, int]
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def wrk_available() -> bool:

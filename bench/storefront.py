@@ -7,6 +7,10 @@ One gunicorn (sync workers) serves `bench.servers:app`: Pasok, plus a bare Flask
 resolution, session, themed render) in alternating rounds, and the medians are compared. The goal
 is a tenant page at no less than half the bare endpoint's throughput.
 
+Throughput on a shared machine moves with everything else running on it, so each round also
+records the server's CPU time per request (master and workers, from /proc): a steadier figure
+for what a request costs, shown beside the throughput.
+
 The database is a throwaway one: an SQLite file, or, with PASOK_BENCH_DATABASE_URL set to a
 PostgreSQL server URL, a new database on that server that is dropped afterwards. Redis is
 PASOK_BENCH_REDIS_URL (default db 11 on the local server). Results go to
@@ -21,7 +25,7 @@ import os
 import platform
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -29,6 +33,7 @@ from pathlib import Path
 from harness import (
     RESULTS_DIR,
     BenchmarkError,
+    Gunicorn,
     WrkResult,
     database_backend,
     exit_cleanly_on_sigterm,
@@ -43,8 +48,9 @@ from harness import (
 
 TENANT_HOST = "acme.localhost"  # seeded by `pasok seed-demo`
 GOAL_RATIO = 0.5
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
 DEFAULT_APP = "bench.servers:app"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
+TABLE_ROW = "{:<36} {:>8} {:>7} {:>7} {:>6} {:>10}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,12 @@ class Endpoint:
 BARE = Endpoint("bare", "bare Flask  GET /__bare", "/__bare", "ok")
 TENANT = Endpoint("tenant", f"tenant home GET / ({TENANT_HOST})", "/", "Acme Social")
 ENDPOINTS = (BARE, TENANT)
+
+
+@dataclass(frozen=True)
+class Round:
+    wrk: WrkResult
+    server_cpu_us_per_request: float
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,9 +112,9 @@ def bench_environment(database_url: str) -> dict[str, str]:
     return env
 
 
-def check_endpoint(port: int, endpoint: Endpoint) -> None:
+def check_endpoint(server: Gunicorn, endpoint: Endpoint) -> None:
     """A 200 with the expected page, before we trust wrk's numbers for it."""
-    response = fetch(port, endpoint.path, TENANT_HOST)
+    response = fetch(server.port, endpoint.path, TENANT_HOST)
     if response.status != 200 or endpoint.expected_text not in response.body:
         raise BenchmarkError(
             f"{endpoint.label} answered {response.status} without {endpoint.expected_text!r}:\n"
@@ -110,74 +122,124 @@ def check_endpoint(port: int, endpoint: Endpoint) -> None:
         )
 
 
-def measure(port: int, endpoint: Endpoint, args: argparse.Namespace, duration: float) -> WrkResult:
+def measure(server: Gunicorn, endpoint: Endpoint, args: argparse.Namespace, seconds: float):
+    cpu_before = server.cpu_seconds()
     result = run_wrk(
-        port, endpoint.path, TENANT_HOST, connections=args.connections, duration=duration
+        server.port, endpoint.path, TENANT_HOST, connections=args.connections, duration=seconds
     )
+    cpu = server.cpu_seconds() - cpu_before
     if result.non_2xx_3xx or any(result.socket_errors.values()):
         raise BenchmarkError(
             f"{endpoint.label}: {result.non_2xx_3xx} non-2xx/3xx responses, "
             f"socket errors {result.socket_errors}; the run is not valid"
         )
-    return result
+    return Round(result, round(cpu / max(result.requests, 1) * 1e6, 1))
 
 
-def run_rounds(port: int, args: argparse.Namespace) -> dict[str, list[WrkResult]]:
+def run_rounds(server: Gunicorn, args: argparse.Namespace) -> dict[str, list[Round]]:
     """Warm both endpoints up, then alternate them, swapping the order every round so that
     drift in the machine's load hits both alike."""
     for endpoint in ENDPOINTS:
-        check_endpoint(port, endpoint)
+        check_endpoint(server, endpoint)
         if args.warmup:
-            measure(port, endpoint, args, args.warmup)
-    results: dict[str, list[WrkResult]] = {e.key: [] for e in ENDPOINTS}
+            measure(server, endpoint, args, args.warmup)
+    rounds: dict[str, list[Round]] = {e.key: [] for e in ENDPOINTS}
     for number in range(1, args.rounds + 1):
         order = ENDPOINTS if number % 2 else ENDPOINTS[::-1]
         for endpoint in order:
-            results[endpoint.key].append(measure(port, endpoint, args, args.duration))
+            rounds[endpoint.key].append(measure(server, endpoint, args, args.duration))
         progress = "  ".join(
-            f"{e.key} {results[e.key][-1].requests_per_sec:8.1f} req/s" for e in ENDPOINTS
+            f"{e.key} {rounds[e.key][-1].wrk.requests_per_sec:7.1f} req/s "
+            f"{rounds[e.key][-1].server_cpu_us_per_request:6.0f} cpu-us/req"
+            for e in ENDPOINTS
         )
         print(f"round {number}/{args.rounds}  {progress}", file=sys.stderr, flush=True)
-    return results
+    return rounds
 
 
-def summarize(results: dict[str, list[WrkResult]]) -> dict[str, dict[str, float]]:
+def summarize(rounds: dict[str, list[Round]]) -> dict[str, dict[str, float]]:
+    def median(values) -> float:
+        return round(statistics.median(values), 3)
+
     return {
         key: {
-            "requests_per_sec": round(statistics.median(r.requests_per_sec for r in rounds), 2),
-            "p50_ms": round(statistics.median(r.p50_ms for r in rounds), 3),
-            "p99_ms": round(statistics.median(r.p99_ms for r in rounds), 3),
+            "requests_per_sec": median(r.wrk.requests_per_sec for r in results),
+            "p50_ms": median(r.wrk.p50_ms for r in results),
+            "p99_ms": median(r.wrk.p99_ms for r in results),
+            "server_cpu_us_per_request": median(r.server_cpu_us_per_request for r in results),
         }
-        for key, rounds in results.items()
+        for key, results in rounds.items()
     }
 
 
 def print_table(report: dict) -> None:
     config, medians = report["config"], report["medians"]
     print(
-        f"\nPasok storefront benchmark: {config['database']}, gunicorn -w {config['workers']} "
-        f"(sync), wrk -t1 -c{config['connections']}, "
-        f"{config['rounds']} rounds x {config['duration_s']:g}s, medians"
+        f"\nPasok storefront: {config['database']}, gunicorn -w {config['workers']} (sync), "
+        f"wrk -t1 -c{config['connections']}, {config['rounds']} rounds x "
+        f"{config['duration_s']:g}s each, medians"
     )
-    header = f"{'endpoint':<36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}"
+    header = TABLE_ROW.format("endpoint", "req/s", "p50 ms", "p99 ms", "ratio", "cpu-us/req")
     print(header)
     print("-" * len(header))
     bare_rps = medians[BARE.key]["requests_per_sec"]
     for endpoint in ENDPOINTS:
         m = medians[endpoint.key]
-        ratio = m["requests_per_sec"] / bare_rps
         print(
-            f"{endpoint.label:<36} {m['requests_per_sec']:>9.1f} {m['p50_ms']:>8.2f} "
-            f"{m['p99_ms']:>8.2f} {ratio:>7.1%}"
+            TABLE_ROW.format(
+                endpoint.label,
+                f"{m['requests_per_sec']:.1f}",
+                f"{m['p50_ms']:.2f}",
+                f"{m['p99_ms']:.2f}",
+                f"{m['requests_per_sec'] / bare_rps:.1%}",
+                f"{m['server_cpu_us_per_request']:.0f}",
+            )
         )
     verdict = "met" if report["goal_met"] else "NOT met"
-    print(f"\ntenant/bare = {report['ratio']:.1%} (goal >= {GOAL_RATIO:.0%}): {verdict}")
+    print(f"\ntenant/bare throughput = {report['ratio']:.1%} (goal >= {GOAL_RATIO:.0%}): {verdict}")
+    print(f"bare/tenant server CPU per request = {report['cpu_ratio']:.1%}")
 
 
 def write_results(path: Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"results: {path}")
+
+
+def build_report(args, database_url: str, rounds: dict[str, list[Round]]) -> dict:
+    medians = summarize(rounds)
+    bare, tenant = medians[BARE.key], medians[TENANT.key]
+    ratio = tenant["requests_per_sec"] / bare["requests_per_sec"]
+    return {
+        "benchmark": "storefront",
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": {
+            "database": database_backend(database_url),
+            "app": args.app,
+            "rounds": args.rounds,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "workers": args.workers,
+            "wrk_threads": 1,
+            "gunicorn": version("gunicorn"),
+            "wrk": wrk_version(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
+        "endpoints": {
+            e.key: {"label": e.label, "path": e.path, "host": TENANT_HOST} for e in ENDPOINTS
+        },
+        "medians": medians,
+        "ratio": round(ratio, 4),
+        "cpu_ratio": round(
+            bare["server_cpu_us_per_request"] / tenant["server_cpu_us_per_request"], 4
+        ),
+        "goal_ratio": GOAL_RATIO,
+        "goal_met": ratio >= GOAL_RATIO,
+        "rounds": {key: [asdict(r) for r in results] for key, results in rounds.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             run_pasok(env, "db", "upgrade")
             run_pasok(env, "seed-demo")
             with gunicorn(args.app, env, workers=args.workers, ready_path=BARE.path) as server:
-                results = run_rounds(server.port, args)
+                rounds = run_rounds(server, args)
     except BenchmarkError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
@@ -200,34 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; server stopped and database dropped", file=sys.stderr)
         return 130
 
-    medians = summarize(results)
-    ratio = medians[TENANT.key]["requests_per_sec"] / medians[BARE.key]["requests_per_sec"]
-    report = {
-        "benchmark": "storefront",
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {
-            "database": database_backend(database_url),
-            "rounds": args.rounds,
-            "duration_s": args.duration,
-            "warmup_s": args.warmup,
-            "connections": args.connections,
-            "workers": args.workers,
-            "app": args.app,
-            "wrk_threads": 1,
-            "gunicorn": version("gunicorn"),
-            "wrk": wrk_version(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-        },
-        "endpoints": {
-            e.key: {"label": e.label, "path": e.path, "host": TENANT_HOST} for e in ENDPOINTS
-        },
-        "medians": medians,
-        "ratio": round(ratio, 4),
-        "goal_ratio": GOAL_RATIO,
-        "goal_met": ratio >= GOAL_RATIO,
-        "rounds": {key: [r.as_dict() for r in rounds] for key, rounds in results.items()},
-    }
+    report = build_report(args, database_url, rounds)
     print_table(report)
     write_results(args.output, report)
     return 1 if args.check and not report["goal_met"] else 0

@@ -129,9 +129,10 @@ def effective_settings(theme: Theme, saved: dict[str, Any]) -> dict[str, Any]:
     for setting in theme.settings:
         if setting.key in saved:
             try:
-                settings.update(validate_settings(theme, {setting.key: saved[setting.key]}))
+                clean = validate_settings(theme, {setting.key: saved[setting.key]})
             except ThemeSettingsError:
                 continue
+            settings[setting.key] = clean[setting.key]
     return settings
 
 

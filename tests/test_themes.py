@@ -69,9 +69,11 @@ def test_good_settings_become_css_custom_properties(themes):
 
 def test_a_saved_value_the_theme_no_longer_accepts_falls_back_to_its_default(themes):
     theme = themes["base"]
-    settings = effective_settings(theme, {"primary_color": "url(evil)", "tagline": "Hi"})
+    saved = {"primary_color": "url(evil)", "tagline": "Hi", "font": "serif"}
+    settings = effective_settings(theme, saved)
     assert settings["primary_color"] == theme.defaults()["primary_color"]
     assert settings["tagline"] == "Hi"
+    assert settings["font"] == "serif"
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 """A Babel extractor for `themes/<name>/theme.json`.
 
 A theme's setting labels are shown to resellers through `_(setting.label)` on the branding
-page, so they belong in the catalogue like any `_()` string; pybabel has no JSON extractor,
-and a label added by hand to the `.po` would be dropped as obsolete by the next
-`pybabel update`. Theme names are brand names and stay as they are.
+page, and its description next to them, so they belong in the catalogue like any `_()`
+string. pybabel has no JSON extractor, and a string added by hand to the `.po` would be
+marked obsolete by the next `pybabel update`. Theme names are brand names and stay as they
+are.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ def extract_theme_json(
     comment_tags: Collection[str],
     options: dict[str, Any],
 ) -> Iterator[tuple[int, str | None, str, list[str]]]:
-    """Yield `(lineno, funcname, message, comments)` for every setting label and the
-    theme's description, in the order they appear in the file."""
+    """Yield `(lineno, funcname, message, comments)` for the theme's description and every
+    setting label (the setting's key when it has none, as `load_themes` shows it)."""
     source = fileobj.read().decode(options.get("encoding", "utf-8"))
     manifest = json.loads(source)
     strings = [manifest.get("description", "")]
-    strings += [spec.get("label", "") for spec in manifest.get("settings", {}).values()]
+    strings += [spec.get("label", key) for key, spec in manifest.get("settings", {}).items()]
     lines = source.splitlines()
     for text in strings:
         if isinstance(text, str) and text.strip():
