@@ -33,7 +33,7 @@ bench: install
 # Re-extract every string, merge it into the catalogues, and compile them (commit the result).
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg --no-location -o app/translations/messages.pot .
-	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d app/translations --statistics
 
 clean:

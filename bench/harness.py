@@ -70,8 +70,11 @@ def temporary_database(server_url: str | None = None) -> Iterator[str]:
         raise BenchmarkError(f"not a PostgreSQL URL: {server_url}")
     name = f"pasok_bench_{secrets.token_hex(4)}"
     admin_url = server.render_as_string(hide_password=False)
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as error:
+        raise BenchmarkError(f"cannot create a database on {server_url}: {error}") from None
     try:
         yield server.set(database=name).render_as_string(hide_password=False)
     finally:
@@ -131,9 +134,10 @@ class Gunicorn:
         """CPU time used so far by the master and its workers."""
         return process_tree_cpu_seconds(self.process.pid)
 
-    def log_tail(self, lines: int = 30) -> str:
+    def log_head(self, lines: int = 40) -> str:
+        """The start of gunicorn's log: where the first (root) error of a failed start is."""
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(text.splitlines()[:lines])
 
 
 @contextmanager
@@ -196,13 +200,13 @@ def _wait_until_ready(server: Gunicorn, path: str, host: str, timeout: float) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise BenchmarkError(f"gunicorn exited at startup:\n{server.log_tail()}")
+            raise BenchmarkError(f"gunicorn exited at startup:\n{server.log_head()}")
         try:
             fetch(server.port, path, host, timeout=2)
             return
         except OSError:
             time.sleep(0.2)
-    raise BenchmarkError(f"gunicorn not answering after {timeout:.0f}s:\n{server.log_tail()}")
+    raise BenchmarkError(f"gunicorn not answering after {timeout:.0f}s:\n{server.log_head()}")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -241,7 +245,7 @@ def process_tree_cpu_seconds(root_pid: int) -> float:
 
 WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
 WRK_PERCENTILE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
-WRK_REQUESTS = re.compile(r"^\s+(\d+) requests in ([\d.]+)(us|ms|s|m)", re.MULTILINE)
+WRK_REQUESTS = re.compile(r"^\s+(\d+) requests in ", re.MULTILINE)
 WRK_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 WRK_SOCKET_ERRORS = re.compile(
     r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"
@@ -288,14 +292,15 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def run_wrk(
-    port: int, path: str, host: str, *, connections: int, duration: float, threads: int = 1
+    port: int, path: str, host: str, *, connections: int, duration: int, threads: int = 1
 ) -> WrkResult:
-    """Load `path` on the local server for `duration` seconds, as if addressed to `host`."""
+    """Load `path` on the local server for `duration` whole seconds, as if addressed to
+    `host`."""
     command = [
         "wrk",
         f"-t{threads}",
         f"-c{connections}",
-        f"-d{duration:g}s",
+        f"-d{duration}s",
         "--latency",
         "-H",
         f"Host: {host}",

@@ -75,11 +75,11 @@ class Round:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="rounds per endpoint (default 5)")
-    parser.add_argument("--duration", type=float, default=5, help="seconds per round (default 5)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per round (default 5)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument(
-        "--warmup", type=float, default=3, help="warm-up seconds per endpoint (default 3)"
+        "--warmup", type=int, default=3, help="warm-up seconds per endpoint (default 3)"
     )
     parser.add_argument(
         "--app",
@@ -122,18 +122,19 @@ def check_endpoint(server: Gunicorn, endpoint: Endpoint) -> None:
         )
 
 
-def measure(server: Gunicorn, endpoint: Endpoint, args: argparse.Namespace, seconds: float):
+def measure(server: Gunicorn, endpoint: Endpoint, args: argparse.Namespace, seconds: int) -> Round:
     cpu_before = server.cpu_seconds()
     result = run_wrk(
         server.port, endpoint.path, TENANT_HOST, connections=args.connections, duration=seconds
     )
     cpu = server.cpu_seconds() - cpu_before
-    if result.non_2xx_3xx or any(result.socket_errors.values()):
+    if not result.requests or result.non_2xx_3xx or any(result.socket_errors.values()):
         raise BenchmarkError(
-            f"{endpoint.label}: {result.non_2xx_3xx} non-2xx/3xx responses, "
+            f"{endpoint.label}: {result.requests} requests, "
+            f"{result.non_2xx_3xx} non-2xx/3xx responses, "
             f"socket errors {result.socket_errors}; the run is not valid"
         )
-    return Round(result, round(cpu / max(result.requests, 1) * 1e6, 1))
+    return Round(result, round(cpu / result.requests * 1e6, 1))
 
 
 def run_rounds(server: Gunicorn, args: argparse.Namespace) -> dict[str, list[Round]]:
@@ -177,7 +178,8 @@ def print_table(report: dict) -> None:
     print(
         f"\nPasok storefront: {config['database']}, gunicorn -w {config['workers']} (sync), "
         f"wrk -t1 -c{config['connections']}, {config['rounds']} rounds x "
-        f"{config['duration_s']:g}s each, medians"
+        f"{config['duration_s']}s each, medians; load average {config['load_average'][0]:.1f} "
+        f"on {config['cpus']} CPUs at the start"
     )
     header = TABLE_ROW.format("endpoint", "req/s", "p50 ms", "p99 ms", "ratio", "cpu-us/req")
     print(header)
@@ -206,7 +208,9 @@ def write_results(path: Path, report: dict) -> None:
     print(f"results: {path}")
 
 
-def build_report(args, database_url: str, rounds: dict[str, list[Round]]) -> dict:
+def build_report(
+    args: argparse.Namespace, database_url: str, load_average: float, rounds: dict[str, list[Round]]
+) -> dict:
     medians = summarize(rounds)
     bare, tenant = medians[BARE.key], medians[TENANT.key]
     ratio = tenant["requests_per_sec"] / bare["requests_per_sec"]
@@ -226,7 +230,7 @@ def build_report(args, database_url: str, rounds: dict[str, list[Round]]) -> dic
             "wrk": wrk_version(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
+            "load_average": [load_average, os.getloadavg()[0]],  # 1-minute, at start and end
         },
         "endpoints": {
             e.key: {"label": e.label, "path": e.path, "host": TENANT_HOST} for e in ENDPOINTS
@@ -248,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
         return 2
     exit_cleanly_on_sigterm()
+    load_average = os.getloadavg()[0]
     try:
         with temporary_database(os.environ.get("PASOK_BENCH_DATABASE_URL")) as database_url:
             env = bench_environment(database_url)
@@ -262,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; server stopped and database dropped", file=sys.stderr)
         return 130
 
-    report = build_report(args, database_url, rounds)
+    report = build_report(args, database_url, load_average, rounds)
     print_table(report)
     write_results(args.output, report)
     return 1 if args.check and not report["goal_met"] else 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from jinja2 import BaseLoader, TemplateNotFound
 from jinja2.loaders import split_template_path
 
@@ -33,6 +34,16 @@ FONT_STACKS = {
 }
 
 
+# Labels are English msgids, translated where they are shown.
+FONT_LABELS = {
+    "system": _l("System"),
+    "humanist": _l("Humanist"),
+    "geometric": _l("Geometric"),
+    "serif": _l("Serif"),
+    "mono": _l("Monospace"),
+}
+
+
 class ThemeSettingsError(ValueError):
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -47,7 +58,13 @@ class Setting:
     default: Any
     css_var: str | None = None
     choices: tuple[str, ...] = ()
+    choice_labels: tuple[str, ...] = ()
     max_length: int = 200
+
+    @property
+    def options(self) -> tuple[tuple[str, str], ...]:
+        """(value, label) pairs for a choice or font setting."""
+        return tuple(zip(self.choices, self.choice_labels, strict=True))
 
 
 @dataclass(frozen=True)
@@ -79,10 +96,12 @@ def load_themes(themes_dir: str | Path) -> dict[str, Theme]:
                 label=spec.get("label", key),
                 default=spec.get("default", ""),
                 css_var=spec.get("css_var"),
-                choices=tuple(spec.get("choices", FONT_STACKS if spec["type"] == "font" else ())),
+                choices=tuple(choices),
+                choice_labels=tuple(choices.values()),
                 max_length=spec.get("max_length", 200),
             )
             for key, spec in data.get("settings", {}).items()
+            for choices in [_choices(spec)]
         )
         themes[name] = Theme(
             name, data["name"], data.get("description", ""), manifest.parent, settings
@@ -92,30 +111,40 @@ def load_themes(themes_dir: str | Path) -> dict[str, Theme]:
     return themes
 
 
+def _choices(spec: dict) -> dict[str, str]:
+    """A setting's choices as value → label (`choices` may be a list of values)."""
+    if spec["type"] == "font":
+        return {key: str(label) for key, label in FONT_LABELS.items()}
+    choices = spec.get("choices", {})
+    return dict(choices) if isinstance(choices, dict) else {c: c for c in choices}
+
+
 def validate_settings(theme: Theme, submitted: dict[str, Any]) -> dict[str, Any]:
     """Return clean settings for `theme`, or raise ThemeSettingsError naming each bad field."""
     clean: dict[str, Any] = {}
     errors: dict[str, str] = {}
     unknown = set(submitted) - {s.key for s in theme.settings}
     for key in sorted(unknown):
-        errors[key] = "is not a setting of this theme"
+        errors[key] = _l("This is not a setting of this theme.")
     for setting in theme.settings:
         value = submitted.get(setting.key, setting.default)
         value = "" if value is None else str(value).strip()
         if setting.type == "color":
             if not COLOR.match(value):
-                errors[setting.key] = "must be a colour like #1a2b3c"
+                errors[setting.key] = _l("Enter a colour like #1a2b3c.")
         elif setting.type in ("choice", "font"):
             if value not in setting.choices:
-                errors[setting.key] = "must be one of " + ", ".join(setting.choices)
+                errors[setting.key] = _l(
+                    "Choose one of: %(choices)s.", choices=", ".join(setting.choices)
+                )
         elif setting.type == "url":
             if value and not URL.match(value):
-                errors[setting.key] = "must be an https:// address or a path starting with /"
+                errors[setting.key] = _l("Enter an https:// address or a path starting with /.")
         elif setting.type == "text":
             if len(value) > setting.max_length:
-                errors[setting.key] = f"must be at most {setting.max_length} characters"
+                errors[setting.key] = _l("Use at most %(n)s characters.", n=setting.max_length)
         else:
-            errors[setting.key] = f"has an unknown type {setting.type!r}"
+            errors[setting.key] = _l("This setting has an unknown type.")
         clean[setting.key] = value
     if errors:
         raise ThemeSettingsError(errors)

@@ -50,7 +50,7 @@ def test_register_signs_the_customer_in(acme, app, browser_for):
 @pytest.mark.parametrize(
     "fields, error",
     [
-        ({"email": "not-an-email"}, b"Invalid email address"),
+        ({"email": "not-an-email"}, b"Enter a valid email address"),
         ({"password": "short"}, b"at least 8 characters"),
         ({"password": "password123"}, b"too easy to guess"),
         ({"password": "aaaaaaaaaaaa"}, b"too easy to guess"),

@@ -74,7 +74,7 @@ def test_tenant_create_list_suspend_resume(pasok, app):
         (tenant_args(locale="fr"), "Locale must be one of en, id"),
         ([*tenant_args()[:-1], "123"], "Password must be at least 8 characters"),
         ([*tenant_args()[:-1], "password123"], "Password is too easy to guess"),
-        ([*tenant_args()[:6], "not-an-email", *tenant_args()[7:]], "Invalid email address"),
+        ([*tenant_args()[:6], "not-an-email", *tenant_args()[7:]], "Enter a valid email address"),
         (["tenant", "suspend", "ghost"], "No tenant 'ghost'"),
         (["tenant", "resume", "ghost"], "No tenant 'ghost'"),
         (["customer", "create", "--tenant", "ghost", "--email", "a@example.com",

@@ -283,6 +283,17 @@ def test_english_panel_is_in_english(acme, browser_for):
         assert not has_text(page, "Masuk")
 
 
+def test_platform_site_follows_the_browser_language(app, browser_for, catalogue):
+    """The bare platform domain has no panel default: the browser's Accept-Language decides."""
+    client = browser_for("localhost")
+    assert html_lang(client.get("/")) == "en"
+    page = client.get("/", headers={"Accept-Language": "id-ID,id;q=0.9,en;q=0.5"})
+    assert page.status_code == 200
+    assert html_lang(page) == "id"
+    assert has_text(page, "Masuk operator")
+    assert english_left(page, catalogue) == []
+
+
 def test_language_choice_is_remembered_across_requests(acme, browser_for):
     client = browser_for("acme.localhost")
     response = client.post("/language", data={"locale": "id", "next": "/login"})

@@ -191,7 +191,7 @@ def test_branding_page_saves_a_valid_theme_and_refuses_a_bad_one(app, panel, mak
     bad = client.post(
         "/admin/branding", data={"theme": "nusantara", "setting-primary_color": "blue"}
     )
-    assert bad.status_code == 200 and b"must be a colour" in bad.data
+    assert bad.status_code == 200 and b"Enter a colour like #1a2b3c" in bad.data
     with app.app_context(), across_tenants():
         assert db.session.scalar(select(Tenant.theme)) == "base"
     theme = app.extensions["pasok_themes"]["nusantara"]

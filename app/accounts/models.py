@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -19,6 +20,7 @@ OWNER = "owner"
 ADMIN = "admin"
 SUPPORT = "support"
 STAFF_ROLES = (OWNER, ADMIN, SUPPORT)
+ROLE_LABELS = {OWNER: _l("Owner"), ADMIN: _l("Admin"), SUPPORT: _l("Support")}
 
 
 class User(UserMixin, TenantOwned, db.Model):
@@ -69,6 +71,10 @@ class User(UserMixin, TenantOwned, db.Model):
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_epoch}"
+
+    @property
+    def role_label(self) -> str:
+        return str(ROLE_LABELS.get(self.role, self.role or ""))
 
     @property
     def is_owner(self) -> bool:

@@ -34,9 +34,9 @@ def normalize_email(email: str) -> str:
     """Validate and case-fold an email address."""
     try:
         result = validate_email(email.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
+    except EmailNotValidError:
         raise ValidationError(
-            _l("Invalid email address: %(reason)s", reason=str(exc)), "email"
+            _l("Enter a valid email address, like name@example.com"), "email"
         ) from None
     return result.normalized.casefold()
 

@@ -2,44 +2,44 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length
 
+from app.forms import at_most, required, same_as
 from app.i18n import LOCALES
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    email = EmailField(_l("Email"), validators=[required(), at_most(254)])
+    password = PasswordField(_l("Password"), validators=[required(), at_most(200)])
 
 
 class RegisterForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[Length(max=120)])
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Name"), validators=[at_most(120)])
+    email = EmailField(_l("Email"), validators=[required(), at_most(254)])
+    password = PasswordField(_l("Password"), validators=[required(), at_most(200)])
     confirm = PasswordField(
         _l("Repeat password"),
-        validators=[DataRequired(), EqualTo("password", message=_l("Passwords do not match"))],
+        validators=[required(), same_as("password")],
     )
 
 
 class ResetRequestForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    email = EmailField(_l("Email"), validators=[required(), at_most(254)])
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(_l("New password"), validators=[required(), at_most(200)])
     confirm = PasswordField(
         _l("Repeat password"),
-        validators=[DataRequired(), EqualTo("password", message=_l("Passwords do not match"))],
+        validators=[required(), same_as("password")],
     )
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
-    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
+    current_password = PasswordField(_l("Current password"), validators=[required()])
+    password = PasswordField(_l("New password"), validators=[required(), at_most(200)])
     confirm = PasswordField(
         _l("Repeat password"),
-        validators=[DataRequired(), EqualTo("password", message=_l("Passwords do not match"))],
+        validators=[required(), same_as("password")],
     )
 
 

@@ -20,12 +20,16 @@ def extract_theme_json(
     comment_tags: Collection[str],
     options: dict[str, Any],
 ) -> Iterator[tuple[int, str | None, str, list[str]]]:
-    """Yield `(lineno, funcname, message, comments)` for the theme's description and every
-    setting label (the setting's key when it has none, as `load_themes` shows it)."""
+    """Yield `(lineno, funcname, message, comments)` for the theme's description, every
+    setting label (the setting's key when it has none, as `load_themes` shows it) and every
+    choice label."""
     source = fileobj.read().decode(options.get("encoding", "utf-8"))
     manifest = json.loads(source)
     strings = [manifest.get("description", "")]
-    strings += [spec.get("label", key) for key, spec in manifest.get("settings", {}).items()]
+    for key, spec in manifest.get("settings", {}).items():
+        strings.append(spec.get("label", key))
+        if isinstance(spec.get("choices"), dict):
+            strings += list(spec["choices"].values())
     lines = source.splitlines()
     for text in strings:
         if isinstance(text, str) and text.strip():
