@@ -39,7 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from app import models  # noqa: F401  (the metadata must know every table)
     from app.accounts.sessions import AreaSessionInterface
-    from app.i18n import select_locale, select_timezone
+    from app.i18n import install_template_gettext, select_locale, select_timezone
 
     app.session_interface = AreaSessionInterface()
     db.init_app(app)
@@ -47,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    install_template_gettext(app)
     limiter.init_app(app)
     init_tenancy(app)
 

@@ -41,6 +41,12 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=rate_limit_key, default_limits=[], headers_enabled=False)
 
 
+@limiter.request_filter
+def only_form_posts_are_limited() -> bool:
+    """Every limit here is on a form post; other requests skip the limiter's work entirely."""
+    return request.method != "POST"
+
+
 def connect_redis(url: str) -> redis.Redis:
     """A Redis client; `fakeredis://` gives an in-process server for tests without Redis."""
     if url.startswith("fakeredis://"):

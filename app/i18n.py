@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import g, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
+from flask_babel import get_locale, get_translations
 from flask_login import current_user
 
 from app.extensions import db
@@ -31,12 +32,33 @@ def select_timezone() -> str:
     return tenant.timezone if tenant is not None else "UTC"
 
 
-def remember_locale(locale: str) -> bool:
+def remember_locale(locale: str, *, save_to_account: bool = True) -> bool:
     """Remember a language for this browser and, if signed in, for the user."""
     if locale not in LOCALES:
         return False
     session["locale"] = locale
-    if current_user.is_authenticated:
+    if save_to_account and current_user.is_authenticated:
         current_user.locale = locale
         db.session.commit()
     return True
+
+
+def _request_translations():
+    """This request's catalogue, found once: Flask-Babel looks it up again on every call,
+    which dominates the cost of a page with many strings."""
+    locale = get_locale()
+    cached = g.get("_pasok_translations")
+    if cached is None or cached[0] is not locale:
+        cached = (locale, get_translations())
+        g._pasok_translations = cached
+    return cached[1]
+
+
+def install_template_gettext(app: Flask) -> None:
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _request_translations().ugettext(s),
+        ngettext=lambda s, p, n: _request_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )

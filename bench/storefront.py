@@ -63,7 +63,9 @@ class Endpoint:
 
 BARE = Endpoint("bare", "bare Flask  GET /__bare", "/__bare", "ok")
 TENANT = Endpoint("tenant", f"tenant home GET / ({TENANT_HOST})", "/", "Acme Social")
-ENDPOINTS = (BARE, TENANT)
+# For context, not the goal: a page rendered for every request (theme, CSRF token, new session).
+RENDERED = Endpoint("rendered", "tenant sign-in GET /login (rendered)", "/login", "Acme Social")
+ENDPOINTS = (BARE, TENANT, RENDERED)
 
 
 @dataclass(frozen=True)

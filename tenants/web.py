@@ -4,7 +4,6 @@ query scope follows, and pages render in the tenant's theme."""
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from flask import Blueprint, Flask, abort, current_app, g, render_template, request, url_for
 from flask.templating import Environment
@@ -12,6 +11,7 @@ from flask_babel import get_locale
 from jinja2 import ChoiceLoader
 
 from tenants.context import PLATFORM, Scope, enter_scope, leave_scope
+from tenants.pagecache import VisitorPageCache
 from tenants.resolution import TENANT, UNKNOWN, TenantResolver, register_resolver
 from tenants.theming import (
     BASE_THEME,
@@ -50,6 +50,7 @@ def init_tenancy(app: Flask) -> None:
         app.config["PASOK_PLATFORM_DOMAIN"], app.config["PASOK_TENANT_CACHE_SECONDS"]
     )
     app.extensions["pasok_resolver"] = resolver
+    app.extensions["pasok_page_cache"] = VisitorPageCache()
     register_resolver(resolver)
     app.before_request(bind_request_to_host)
     app.teardown_request(release_scope)
@@ -123,21 +124,28 @@ def _css_for(theme: Theme, settings_items: tuple) -> str:
     return css_custom_properties(theme, dict(settings_items))
 
 
-@lru_cache(maxsize=4096)
-def _asset_version(path: Path, mtime: float) -> str:
-    return str(int(mtime))
-
-
 def theme_static(filename: str, theme: str | None = None) -> str:
-    from tenants.theming import theme_static_file
-
+    """A theme file's URL, versioned by its modification time so browsers may cache it."""
     name = theme or current_theme().name
-    file = theme_static_file(current_app.extensions["pasok_themes"], name, filename)
-    if file is None:
-        current_app.logger.warning("theme %s has no static file %s", name, filename)
-        return url_for("site.theme_static", theme=name, filename=filename)
-    version = _asset_version(file, file.stat().st_mtime)
+    version = _asset_version(name, filename, current_app.debug)
     return url_for("site.theme_static", theme=name, filename=filename, v=version)
+
+
+_asset_versions: dict[tuple[str, str], str | None] = {}
+
+
+def _asset_version(theme: str, filename: str, recheck: bool) -> str | None:
+    """Files change only on deploy, so each is looked at once per process (every time while
+    debugging)."""
+    key = (theme, filename)
+    if recheck or key not in _asset_versions:
+        from tenants.theming import theme_static_file
+
+        file = theme_static_file(current_app.extensions["pasok_themes"], theme, filename)
+        if file is None:
+            current_app.logger.warning("theme %s has no static file %s", theme, filename)
+        _asset_versions[key] = str(int(file.stat().st_mtime)) if file else None
+    return _asset_versions[key]
 
 
 def theme_context() -> dict:

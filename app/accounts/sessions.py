@@ -34,6 +34,12 @@ class AreaSessionInterface(SecureCookieSessionInterface):
     def get_cookie_path(self, app: Flask) -> str:
         return _area(request.path)[0]
 
+    def open_session(self, app: Flask, request):
+        # Most visitors arrive with no cookie: skip building the signing serializer for them.
+        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 @login_manager.user_loader
 def load_user(session_id: str):

@@ -30,8 +30,10 @@ def theme_static(theme: str, filename: str):
     return response
 
 
-@bp.post("/language")
+@bp.route("/language", methods=["GET", "POST"])
 def set_language():
-    """Remember this browser's (and this customer's) language."""
-    remember_locale(request.form.get("locale", ""))
+    """Remember this browser's language; a signed-in customer's POST also saves it to the
+    account. A GET changes nothing but this browser's display language, so it needs no token."""
+    locale = request.values.get("locale", "")
+    remember_locale(locale, save_to_account=request.method == "POST")
     return redirect(safe_next(url_for("site.home")))
