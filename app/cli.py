@@ -5,7 +5,6 @@ Bad input prints one readable line on stderr and exits non-zero; never a traceba
 
 from __future__ import annotations
 
-import functools
 import json
 
 import click
@@ -14,28 +13,10 @@ from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from app.accounts.models import CUSTOMER, OPERATOR
-from app.errors import PasokError
+from app.cli_support import operator_command
 from app.extensions import db
 from app.panels.models import Tenant
-from tenants.context import across_tenants, tenant_scope
-
-
-def operator_command(func):
-    """Run a command across tenants, commit on success, and turn domain errors into one line."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with across_tenants():
-            try:
-                result = func(*args, **kwargs)
-                db.session.commit()
-                return result
-            except PasokError as error:
-                db.session.rollback()
-                raise click.ClickException(str(error)) from None
-
-    return wrapper
-
+from tenants.context import tenant_scope
 
 operator_cli = AppGroup("operator", help="Platform operators.")
 tenant_cli = AppGroup("tenant", help="Tenants (reseller panels).")
@@ -204,7 +185,10 @@ def demo_command(host: str, port: int) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for group in (operator_cli, tenant_cli, customer_cli, domain_cli):
+    from app.money.commands import fx_cli
+    from app.providers.commands import provider_cli
+
+    for group in (operator_cli, tenant_cli, customer_cli, domain_cli, provider_cli, fx_cli):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(demo_command)
@@ -217,6 +201,16 @@ def _create_app():
 
 
 cli = FlaskGroup(name="pasok", create_app=_create_app, add_version_option=False, help="Pasok.")
+
+
+def _register_standalone_commands() -> None:
+    """Commands that run without Pasok's app (FlaskGroup finds them before loading it)."""
+    from app.sandbox.cli import sandbox_provider_command
+
+    cli.add_command(sandbox_provider_command)
+
+
+_register_standalone_commands()
 
 
 def main() -> None:

@@ -2,6 +2,23 @@
 
 from app.accounts.models import User
 from app.audit.models import AuditEntry
+from app.catalog.models import CatalogChange, Category, Service, ServiceRoute
+from app.money.models import FxRate
 from app.panels.models import Domain, Tenant
+from app.pricing.models import WholesaleRule
+from app.providers.models import Provider, ProviderService
 
-__all__ = ["AuditEntry", "Domain", "Tenant", "User"]
+__all__ = [
+    "AuditEntry",
+    "CatalogChange",
+    "Category",
+    "Domain",
+    "FxRate",
+    "Provider",
+    "ProviderService",
+    "Service",
+    "ServiceRoute",
+    "Tenant",
+    "User",
+    "WholesaleRule",
+]

@@ -5,8 +5,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
-
-from app.types import UTCDateTime
+from sqlalchemy.types import TypeDecorator
 
 config = context.config
 if config.config_file_name:
@@ -20,9 +19,13 @@ config.set_main_option(
 
 
 def render_item(type_, obj, autogen_context):
-    """Revisions stand alone: app column types are written as the plain SQLAlchemy type."""
-    if type_ == "type" and isinstance(obj, UTCDateTime):
-        return "sa.DateTime()"
+    """Revisions stand alone: the app's column types are written as the type they store."""
+    if (
+        type_ == "type"
+        and isinstance(obj, TypeDecorator)
+        and type(obj).__module__.startswith("app.")
+    ):
+        return f"sa.{obj.impl!r}"
     return False
 
 

@@ -1,0 +1,1 @@
+"""The platform catalog: categories, services, their upstream routes, and order types."""

@@ -1,0 +1,1 @@
+"""Prices: the operator's wholesale rules (provider cost → platform wholesale)."""
