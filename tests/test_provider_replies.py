@@ -125,7 +125,8 @@ def test_multi_refill_and_cancel_replies():
 @pytest.mark.parametrize(
     "url, target, host",
     [
-        ("http://acme.localhost:5000/api/v2", "http://127.0.0.1:5000/api/v2", "acme.localhost:5000"),
+        ("http://acme.localhost:5000/api/v2", "http://127.0.0.1:5000/api/v2",
+         "acme.localhost:5000"),
         ("http://localhost/api/v2", "http://127.0.0.1/api/v2", "localhost"),
         ("https://panel.example.com/api/v2", "https://panel.example.com/api/v2", None),
     ],
