@@ -1,13 +1,17 @@
-"""Shared pieces for Pasok's HTTP benchmarks: a throwaway database, gunicorn on a free loopback
-port, and wrk with its output parsed.
+"""Shared pieces for Pasok's benchmarks: a throwaway database, gunicorn on a free loopback
+port, wrk with its output parsed, the sandbox provider as an upstream, and in-process meters
+(wall time, tracemalloc peak, SQL statements) for code run inside an app context.
 
 Everything stays on 127.0.0.1 and every step has a time limit. The context managers clean up
-(stop gunicorn and its workers, drop the database) on errors and Ctrl-C as well.
+(stop gunicorn or the sandbox and their children, drop the database) on errors and Ctrl-C as
+well.
 """
 
 from __future__ import annotations
 
+import gc
 import http.client
+import json
 import os
 import re
 import secrets
@@ -18,10 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
@@ -124,6 +131,22 @@ def fetch(port: int, path: str, host: str, timeout: float = 5) -> Response:
         conn.close()
 
 
+def post_json(port: int, path: str, body: dict[str, Any], timeout: float = 30) -> Any:
+    """POST `body` as JSON to the local server on `port`; its JSON answer, or BenchmarkError."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        conn.request(
+            "POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        response = conn.getresponse()
+        text = response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise BenchmarkError(f"POST {path} answered {response.status}: {text[:500]}")
+    return json.loads(text)
+
+
 @dataclass
 class Gunicorn:
     process: subprocess.Popen
@@ -221,6 +244,106 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=5)
 
 
+# The sandbox provider (app.sandbox) as an upstream panel
+
+
+@dataclass
+class SandboxProvider:
+    process: subprocess.Popen
+    port: int
+    key: str
+    log_path: Path
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/api/v2"
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """POST to one of its admin endpoints: `admin("catalog", {"add": 2})`."""
+        return post_json(self.port, f"/__sandbox/{path}", body or {})
+
+    def call(self, action: str, timeout: float = 60, **params: str) -> bytes:
+        """One API v2 call with the key; the raw reply body (say, to warm its cache)."""
+        conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=timeout)
+        try:
+            conn.request(
+                "POST",
+                "/api/v2",
+                body=urlencode({"key": self.key, "action": action, **params}),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        if response.status != 200:
+            raise BenchmarkError(f"sandbox {action} answered {response.status}: {body[:300]!r}")
+        return body
+
+    def log_head(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[:lines])
+
+
+@contextmanager
+def sandbox_provider(
+    env: dict[str, str],
+    *,
+    services: int = 50,
+    key: str = "sandbox-key",
+    extra_args: tuple[str, ...] = (),
+    startup_timeout: float = 60,
+) -> Iterator[SandboxProvider]:
+    """Run `pasok sandbox-provider --services N` on a free loopback port, in its own process
+    (so its work and memory stay out of the measuring process); yield once it answers."""
+    port = free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="pasok-bench-sandbox-"))
+    log_path = log_dir / "sandbox.log"
+    command = [
+        str(VENV_BIN / "pasok"),
+        "sandbox-provider",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--services",
+        str(services),
+        "--key",
+        key,
+        *extra_args,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    sandbox = SandboxProvider(process, port, key, log_path)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                raise BenchmarkError(f"the sandbox provider exited:\n{sandbox.log_head()}")
+            try:
+                if fetch(port, "/__sandbox/settings", LOOPBACK, timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchmarkError(
+                    f"the sandbox provider is not answering after {startup_timeout:.0f}s:\n"
+                    f"{sandbox.log_head()}"
+                )
+            time.sleep(0.1)
+        yield sandbox
+    finally:
+        _stop(process)
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
 def process_tree_cpu_seconds(root_pid: int) -> float:
     """User + system CPU of a live process and its live descendants (Linux /proc).
 
@@ -315,3 +438,107 @@ def run_wrk(
 def wrk_version() -> str:
     result = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10)
     return (result.stdout or result.stderr).splitlines()[0].split(" Copyright")[0].strip()
+
+
+# In-process meters
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine sends (`before_cursor_execute`): an executemany or
+    one insertmanyvalues batch counts once, which is what "batched, not N queries" is about."""
+
+    def __init__(self, engine) -> None:
+        from sqlalchemy import event
+
+        self.engine = engine
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+@dataclass
+class Measurement:
+    seconds: float = 0.0
+    statements: int = 0
+    # tracemalloc: the most the block held at once above what was traced when it began.
+    peak_bytes: int | None = None
+
+    @property
+    def peak_mib(self) -> float | None:
+        return None if self.peak_bytes is None else self.peak_bytes / 2**20
+
+
+@dataclass
+class _TracedBlock:
+    base: int  # traced bytes when the block began
+    highest: int  # the highest traced bytes seen so far within the block
+
+
+_open_blocks: list[Measurement] = []
+_traced_blocks: list[_TracedBlock] = []
+_tracing_started: list[bool] = []  # non-empty while tracemalloc runs because we started it
+
+
+@contextmanager
+def measured(
+    counter: StatementCounter | None = None, *, trace_memory: bool = False
+) -> Iterator[Measurement]:
+    """Time a block, count its SQL statements and, with `trace_memory`, trace its allocations.
+
+    Blocks nest: a sync measured whole, and its fetch and apply steps inside it. tracemalloc
+    slows Python code down several times over, so a block is either timed or traced: measure
+    time in some rounds and memory in another. The outermost traced block starts tracemalloc,
+    so only what is allocated inside it counts, whatever was alive before; garbage is
+    collected before the outermost block only, so inner blocks add nothing to the outer time.
+    """
+    result = Measurement()
+    if not _open_blocks:
+        gc.collect()
+    traced = None
+    if trace_memory:
+        if not _traced_blocks and not tracemalloc.is_tracing():
+            tracemalloc.start()
+            _tracing_started.append(True)
+        _fold_traced_peak()
+        tracemalloc.reset_peak()
+        current = tracemalloc.get_traced_memory()[0]
+        traced = _TracedBlock(base=current, highest=current)
+        _traced_blocks.append(traced)
+    _open_blocks.append(result)
+    statements_before = counter.count if counter else 0
+    started = time.perf_counter()
+    try:
+        yield result
+    finally:
+        result.seconds = time.perf_counter() - started
+        result.statements = (counter.count if counter else 0) - statements_before
+        _open_blocks.pop()
+        if traced is not None:
+            _fold_traced_peak()
+            _traced_blocks.pop()
+            result.peak_bytes = traced.highest - traced.base
+            if not _traced_blocks and _tracing_started:
+                _tracing_started.clear()
+                tracemalloc.stop()
+
+
+def _fold_traced_peak() -> None:
+    """Credit the peak since tracemalloc's last reset to every open traced block."""
+    if _traced_blocks:
+        peak = tracemalloc.get_traced_memory()[1]
+        for block in _traced_blocks:
+            block.highest = max(block.highest, peak)
+
+
+def max_rss_mib() -> float:
+    """This process's highest resident set size so far (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

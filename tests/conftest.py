@@ -221,3 +221,64 @@ def make(app):
 
 def sign_in(client: HostClient, path: str, email: str, password: str = PASSWORD):
     return client.post(path, data={"email": email, "password": password})
+
+
+@dataclass
+class LiveSandbox:
+    """A sandbox provider served over real HTTP on 127.0.0.1, with a hand-driven clock."""
+
+    url: str
+    key: str
+    clock: object
+
+    def admin(self, path: str, payload: dict | None = None):
+        import requests
+
+        base = self.url.removesuffix("/api/v2")
+        if payload is None:
+            return requests.get(f"{base}/__sandbox/{path}", timeout=5).json()
+        return requests.post(f"{base}/__sandbox/{path}", json=payload, timeout=5).json()
+
+    def orders(self, **filters) -> list[dict]:
+        import requests
+
+        base = self.url.removesuffix("/api/v2")
+        return requests.get(f"{base}/__sandbox/orders", params=filters, timeout=5).json()["orders"]
+
+
+def serve_sandbox(clock):
+    """Serve a sandbox provider on a free port until the generator is closed."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from app.sandbox import SandboxOptions, create_sandbox_app
+
+    server = make_server(
+        "127.0.0.1",
+        0,
+        create_sandbox_app(SandboxOptions(seed=7, timeout_sleep_s=3.0), clock=clock),
+        threaded=True,
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveSandbox(f"http://127.0.0.1:{server.server_port}/api/v2", "sandbox-key", clock)
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def sandbox():
+    """A sandbox provider whose clock moves only when told (`admin("clock", …)`)."""
+    from app.sandbox import ManualClock
+
+    yield from serve_sandbox(ManualClock())
+
+
+@pytest.fixture
+def real_time_sandbox():
+    """A sandbox provider on real time: its latency and timeouts really wait."""
+    from app.sandbox.clock import SystemClock
+
+    yield from serve_sandbox(SystemClock())

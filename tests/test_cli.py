@@ -165,3 +165,59 @@ def test_the_console_script_runs_without_a_traceback(tmp_path):
     assert bad.stderr.strip() == "Error: Slug 'www' is reserved"
     routes = subprocess.run([*pasok, "routes"], env=env, capture_output=True, text=True)
     assert "console.tenants" in routes.stdout
+
+
+def test_provider_add_list_balance_and_sync(pasok, sandbox):
+    args = ["provider", "add", "sbx", "--url", sandbox.url, "--key", sandbox.key, "--honours-ref"]
+    assert pasok(*args).exit_code == 0
+    listed = json.loads(pasok("provider", "list", "--json").output)
+    assert listed[0]["name"] == "sbx" and listed[0]["honours_ref"] is True
+    assert sandbox.key not in pasok("provider", "list", "--json").output
+    balance = pasok("provider", "balance", "sbx")
+    assert balance.exit_code == 0 and "10000.00000 USD" in balance.output
+    synced = pasok("provider", "sync", "sbx", "--publish")
+    assert synced.exit_code == 0, synced.output
+    assert "50 added" in synced.output
+    assert "Syncing" in synced.output  # the progress bar (on stderr)
+    assert json.loads(pasok("provider", "list", "--json").output)[0]["services"] == 50
+    sandbox.admin("catalog", {"reprice": {"2": "3.21"}})
+    again = pasok("provider", "sync", "sbx")
+    assert "0 added, 1 repriced" in again.output and "repriced: 2" in again.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["provider", "add", "x", "--url", "ftp://x", "--key", "k"], "API URL must be"),
+        (["provider", "add", "bad name", "--url", "http://x.example", "--key", "k"],
+         "Provider name must be"),
+        (["provider", "add", "x", "--url", "http://x.example", "--key", " "], "API key must be"),
+        (["provider", "add", "x", "--url", "http://x.example", "--key", "k", "--currency", "EUR"],
+         "Unknown currency"),
+        (["provider", "sync", "ghost"], "No provider 'ghost'"),
+        (["provider", "balance", "ghost"], "No provider 'ghost'"),
+        (["fx", "set", "USD", "IDR", "abc"], "is not a number"),
+        (["fx", "set", "USD", "IDR", "0"], "must be more than zero"),
+        (["fx", "set", "USD", "XYZ", "5"], "Unknown currency 'XYZ'"),
+        (["fx", "set", "USD", "USD", "1"], "two different currencies"),
+    ],
+)  # fmt: skip
+def test_provider_and_fx_bad_arguments(pasok, args, message):
+    result = pasok(*args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_provider_down_is_one_line(pasok):
+    pasok("provider", "add", "down", "--url", "http://127.0.0.1:9/api/v2", "--key", "k")
+    result = pasok("provider", "balance", "down")
+    assert result.exit_code == 1 and "down did not answer" in result.output
+    result = pasok("provider", "sync", "down")
+    assert result.exit_code == 1 and "did not list its services" in result.output
+
+
+def test_fx_set_and_list(pasok):
+    assert pasok("fx", "set", "usd", "idr", "16250").output.strip() == "FX USD/IDR = 16250"
+    rows = json.loads(pasok("fx", "list", "--json").output)
+    assert [(r["base"], r["quote"], r["rate"]) for r in rows] == [("USD", "IDR", "16250")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 from flask.cli import AppGroup
@@ -90,9 +91,7 @@ def provider_sync(name: str, publish: bool) -> None:
     provider = get_provider(name)
     click.echo(f"Fetching {provider.name}'s services…", err=True)
     upstream = fetch_services(provider)
-    with click.progressbar(
-        length=len(upstream), label="Syncing", file=click.get_text_stream("stderr")
-    ) as bar:
+    with click.progressbar(length=len(upstream), label="Syncing", file=sys.stderr) as bar:
         report = sync_provider(provider, upstream, publish=publish, progress=bar.update)
     click.echo(report.summary())
     for kind in ("added", "repriced", "updated", "removed", "restored"):
