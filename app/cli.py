@@ -163,6 +163,17 @@ def domain_add(slug: str, hostname: str, verified: bool) -> None:
     click.echo(f"Domain {domain.hostname} added to {tenant.slug}; it {state}.")
 
 
+@click.command("rotate-secrets")
+@with_appcontext
+@operator_command
+def rotate_secrets_command() -> None:
+    """Re-encrypt stored secrets with the first key of PASOK_SECRET_KEYS."""
+    from app.crypto import rotate_all_secrets
+
+    count = rotate_all_secrets(db.metadata)
+    click.echo(f"{count} secrets re-encrypted with the newest key.")
+
+
 @click.command("seed-demo")
 @with_appcontext
 @operator_command
@@ -191,6 +202,7 @@ def register_commands(app: Flask) -> None:
     for group in (operator_cli, tenant_cli, customer_cli, domain_cli, provider_cli, fx_cli):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(rotate_secrets_command)
     app.cli.add_command(demo_command)
 
 

@@ -78,3 +78,28 @@ class EncryptedText(TypeDecorator):
 def mask(secret: str) -> str:
     """How a stored secret is shown again: never in full."""
     return "••••" + secret[-4:] if len(secret) > 8 else "••••"
+
+
+def rotate_all_secrets(metadata) -> int:
+    """Re-encrypt every stored secret with the newest key; returns how many were rewritten."""
+    from sqlalchemy import select, type_coerce, update
+
+    from app.extensions import db
+
+    count = 0
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if not isinstance(column.type, EncryptedText):
+                continue
+            key = next(iter(table.primary_key.columns))
+            raw = type_coerce(column, Text)  # the stored token, not decrypted
+            for row_id, token in db.session.execute(select(key, raw).where(column.is_not(None))):
+                fresh = rotate_secret(token)
+                if fresh != token:
+                    db.session.execute(
+                        update(table)
+                        .where(key == row_id)
+                        .values({column: type_coerce(fresh, Text)})
+                    )
+                    count += 1
+    return count
