@@ -196,10 +196,14 @@ def demo_command(host: str, port: int) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from app.ledger.commands import customer_credit_command, ledger_cli, tenant_topup_command
     from app.money.commands import fx_cli
     from app.providers.commands import provider_cli
 
-    for group in (operator_cli, tenant_cli, customer_cli, domain_cli, provider_cli, fx_cli):
+    customer_cli.add_command(customer_credit_command)
+    tenant_cli.add_command(tenant_topup_command)
+    groups = (operator_cli, tenant_cli, customer_cli, domain_cli, provider_cli, fx_cli, ledger_cli)
+    for group in groups:
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(rotate_secrets_command)

@@ -3,6 +3,7 @@
 from app.accounts.models import User
 from app.audit.models import AuditEntry
 from app.catalog.models import CatalogChange, Category, Service, ServiceRoute
+from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.money.models import FxRate
 from app.panels.models import Domain, Tenant
 from app.pricing.models import WholesaleRule
@@ -14,6 +15,9 @@ __all__ = [
     "Category",
     "Domain",
     "FxRate",
+    "JournalEntry",
+    "LedgerAccount",
+    "Posting",
     "Provider",
     "ProviderService",
     "Service",
