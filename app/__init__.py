@@ -40,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app import models  # noqa: F401  (the metadata must know every table)
     from app.accounts.sessions import AreaSessionInterface
     from app.i18n import install_template_gettext, select_locale, select_timezone
+    from app.pricing import retail  # noqa: F401  (its commit hooks keep price caches fresh)
 
     app.session_interface = AreaSessionInterface()
     db.init_app(app)

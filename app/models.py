@@ -7,22 +7,34 @@ from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.money.models import FxRate
 from app.panels.models import Domain, Tenant
 from app.pricing.models import WholesaleRule
+from app.pricing.tenant_models import (
+    CatalogOverride,
+    CustomerGroup,
+    CustomerPricing,
+    PriceRule,
+    TenantPricing,
+)
 from app.providers.models import Provider, ProviderService
 
 __all__ = [
     "AuditEntry",
     "CatalogChange",
+    "CatalogOverride",
     "Category",
+    "CustomerGroup",
+    "CustomerPricing",
     "Domain",
     "FxRate",
     "JournalEntry",
     "LedgerAccount",
     "Posting",
+    "PriceRule",
     "Provider",
     "ProviderService",
     "Service",
     "ServiceRoute",
     "Tenant",
+    "TenantPricing",
     "User",
     "WholesaleRule",
 ]
