@@ -21,7 +21,8 @@ insertmanyvalues batch counts once). `--scale` repeats the measurement at other 
 (one timed round each) to show how time, statements and memory grow with the catalog.
 
 The goal: the re-sync of 5,000 services in under 5 s, its apply step within 3x the baseline,
-and memory per service that does not grow with the catalog.
+and peak memory per service that does not grow with the catalog (the `services` reply alone is
+proportional to the catalog, so the absolute peak cannot be constant).
 
 The database is a throwaway one: an SQLite file, or, with PASOK_BENCH_DATABASE_URL set to a
 PostgreSQL server URL, a new database on that server that is dropped afterwards. Results go to
@@ -31,6 +32,7 @@ bench/results/catalog.json.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -60,6 +62,10 @@ from harness import (
 GOAL_SECONDS = 5.0
 GOAL_RATIO = 3.0
 GOAL_SERVICES = 5000
+# Peak memory per upstream service may grow this much from the smallest --scale size to the
+# largest: the reply and the known rows are O(N), but nothing may be worse than linear.
+GOAL_MEMORY_GROWTH = 1.25
+DEFAULT_SYNC = "app.catalog.sync"
 SCRATCH_TABLE = "bench_provider_services"
 # Children before parents, for SQLite's DELETEs.
 CATALOG_TABLES = (
@@ -127,10 +133,9 @@ class SizeResult:
         return statistics.median(r[key].seconds for r in self.rounds)
 
     def statements(self, key: str) -> int:
-        counts = {r[key].statements for r in self.rounds} | {self.traced[key].statements}
-        if len(counts) > 1:
-            raise BenchmarkError(f"{key}: statement counts differ between rounds: {counts}")
-        return counts.pop()
+        """The most any round sent (they agree unless the code under test is not deterministic;
+        every round's count is in the results file)."""
+        return max(r[key].statements for r in [*self.rounds, self.traced])
 
     def peak_mib(self, key: str) -> float:
         return self.traced[key].peak_mib
@@ -157,14 +162,14 @@ class SizeResult:
                     "peak_mib": round(self.peak_mib(key), 2),
                     "ratio_vs_baseline": _rounded(self.ratio(*key.split("."))),
                 }
-                for key in keys()
+                for key in measurement_keys()
             },
             "rounds": [{k: asdict(m) for k, m in r.items()} for r in self.rounds],
             "traced_round": {k: asdict(m) for k, m in self.traced.items()},
         }
 
 
-def keys() -> list[str]:
+def measurement_keys() -> list[str]:
     return [f"{phase}.{step}" for phase in PHASES for step in STEPS]
 
 
@@ -188,14 +193,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "default 1000,5000,10000)",
     )
     parser.add_argument(
+        "--sync",
+        default=DEFAULT_SYNC,
+        help="module whose fetch_services and sync_provider are measured, to try out a change "
+        f"(importable; default {DEFAULT_SYNC})",
+    )
+    parser.add_argument(
         "--output", type=Path, default=RESULTS_DIR / "catalog.json", help="results JSON"
     )
     parser.add_argument("--check", action="store_true", help="exit 1 if the goal is missed")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    if not 1 <= args.services <= 100_000:
-        parser.error("--services must be 1-100000")
+    if not 100 <= args.services <= 100_000:
+        parser.error("--services must be 100-100000")
     if not 0 < args.changed <= 0.5:
         parser.error("--changed must be above 0 and at most 0.5")
     try:
@@ -239,12 +250,12 @@ def _another_rate(rate: Decimal) -> str:
 class CatalogBench:
     """One app, database and statement counter; the catalog is emptied before every round."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, sync_module: str) -> None:
         from sqlalchemy.dialects import postgresql, sqlite
 
         from app.extensions import db
 
-        self.app = app
+        self.sync_module = importlib.import_module(sync_module)
         self.db = db
         self.counter = StatementCounter(db.engine)
         self.dialect = db.engine.dialect.name
@@ -315,10 +326,11 @@ class CatalogBench:
 
     def sync(self, provider_name: str, phase: str, measurements: dict, trace: bool):
         """What `pasok provider sync NAME` does, with its two steps measured apart."""
-        from app.catalog.sync import fetch_services, sync_provider
         from app.providers.services import get_provider
         from tenants.context import across_tenants
 
+        fetch_services = self.sync_module.fetch_services
+        sync_provider = self.sync_module.sync_provider
         session = self.db.session
         with across_tenants():
             session.close()
@@ -452,7 +464,7 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> dict[int, Size
         }
     )
     with app.app_context():
-        bench = CatalogBench(app)
+        bench = CatalogBench(args.sync)
         try:
             results = {
                 args.services: bench.bench_size(env, args.services, args.changed, args.rounds)
@@ -475,6 +487,8 @@ def build_report(
     resync_ratio = main.ratio("resync", "apply")
     scale = [results[n] for n in sorted(results) if n in args.scale or n == args.services]
     per_service = [r.peak_mib("resync.total") * 1024 / r.services for r in scale]
+    growth = per_service[-1] / per_service[0] if len(per_service) > 1 else None
+    memory_flat = growth is None or growth <= GOAL_MEMORY_GROWTH
     return {
         "benchmark": "catalog",
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -484,6 +498,7 @@ def build_report(
             "changed": args.changed,
             "rounds": args.rounds,
             "scale": args.scale,
+            "sync_module": args.sync,
             "batch": _sync_batch(),
             "python": platform.python_version(),
             "sqlalchemy": _version("sqlalchemy"),
@@ -500,7 +515,9 @@ def build_report(
             "resync_peak_kib_per_service": {
                 str(r.services): round(v, 2) for r, v in zip(scale, per_service, strict=True)
             },
-            "met": resync_seconds < GOAL_SECONDS and resync_ratio <= GOAL_RATIO,
+            "memory_growth_per_service_at_most": GOAL_MEMORY_GROWTH,
+            "memory_growth_per_service": _rounded(growth),
+            "met": resync_seconds < GOAL_SECONDS and resync_ratio <= GOAL_RATIO and memory_flat,
         },
     }
 
@@ -594,12 +611,19 @@ def print_tables(report: dict, results: dict[int, SizeResult], args: argparse.Na
         )
 
     goal = report["goal"]
-    verdict = "met" if goal["met"] else "NOT met"
     print(
         f"\nre-sync of {main.services}: {goal['resync_seconds']:.2f}s (goal < {GOAL_SECONDS:g}s), "
-        f"apply {goal['resync_apply_ratio']:.2f}x the baseline (goal <= {GOAL_RATIO:g}x): "
-        f"{verdict}"
+        f"apply {goal['resync_apply_ratio']:.2f}x the baseline (goal <= {GOAL_RATIO:g}x)"
     )
+    if goal["memory_growth_per_service"] is not None:
+        sizes = ", ".join(
+            f"{n}: {kib:.1f}" for n, kib in goal["resync_peak_kib_per_service"].items()
+        )
+        print(
+            f"re-sync peak KiB per service ({sizes}): x{goal['memory_growth_per_service']:.2f} "
+            f"from the smallest catalog to the largest (goal <= x{GOAL_MEMORY_GROWTH:g})"
+        )
+    print(f"goal: {'met' if goal['met'] else 'NOT met'}")
 
 
 def write_results(path: Path, report: dict) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from app.catalog.models import (
     DISABLED,
@@ -88,98 +88,184 @@ def sync_provider(
     publish: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> SyncReport:
-    """Apply `upstream` (the provider's current list) to the catalog; the caller commits."""
+    """Apply `upstream` (the provider's current list) to the catalog; the caller commits.
+
+    Set-based: known services are read as plain rows and compared as tuples, changes are
+    written with bulk UPDATEs and INSERTs per batch, so a re-sync costs a few dozen statements
+    whatever the catalog's size (see bench/catalog.py).
+    """
     report = SyncReport(provider=provider.name, run=uuid.uuid4().hex[:12], seen=len(upstream))
     now = utcnow()
     known = {
-        ps.external_id: ps
-        for ps in db.session.scalars(
-            select(ProviderService).where(ProviderService.provider_id == provider.id)
+        row.external_id: row
+        for row in db.session.execute(
+            select(*KNOWN_COLUMNS).where(ProviderService.provider_id == provider.id)
         )
     }
     categories = {
         c.upstream_name: c
         for c in db.session.scalars(select(Category).where(Category.upstream_name.is_not(None)))
     }
-    changes: list[CatalogChange] = []
+    status = PUBLISHED if publish else UNLISTED
+    changes: list[dict] = []
 
-    def change(kind: str, ps: ProviderService, before: dict, after: dict, service=None) -> None:
+    def change(kind, external_id, provider_service_id, before, after, service_id=None) -> None:
         changes.append(
-            CatalogChange(
-                sync_run=report.run,
-                provider_id=provider.id,
-                provider_service=ps,
-                service=service,
-                kind=kind,
-                before=before,
-                after=after,
-            )
+            {
+                "at": now,
+                "sync_run": report.run,
+                "provider_id": provider.id,
+                "provider_service_id": provider_service_id,
+                "service_id": service_id,
+                "kind": kind,
+                "before": before,
+                "after": after,
+            }
         )
-        getattr(report, kind).append(ps.external_id)
+        getattr(report, kind).append(external_id)
 
-    seen_ids = set()
-    reshaped: list[ProviderService] = []
+    seen_ids: set[str] = set()
+    seen_rows: list[int] = []
+    restored: list[int] = []
+    reshaped: dict[int, UpstreamService] = {}
     for start in range(0, len(upstream), BATCH):
+        updates: list[dict] = []
+        new_items: list[UpstreamService] = []
         for item in upstream[start : start + BATCH]:
             if item.external_id in seen_ids:
                 continue  # an upstream listing a service twice: the first one counts
             seen_ids.add(item.external_id)
-            ps = known.get(item.external_id)
-            if ps is None:
-                ps = _new_provider_service(provider, item, now)
-                category = categories.get(item.category) or _new_category(item.category)
-                categories[item.category] = category
-                service = _new_service(item, category, UNLISTED if not publish else PUBLISHED)
-                db.session.add_all(
-                    [ps, service, ServiceRoute(service=service, provider_service=ps)]
-                )
-                change("added", ps, {}, _snapshot(item), service)
+            row = known.get(item.external_id)
+            if row is None:
+                new_items.append(item)
                 continue
-            before = {k: _jsonable(getattr(ps, k)) for k in TRACKED}
+            seen_rows.append(row.id)
+            if not row.available:
+                restored.append(row.id)
+                change("restored", item.external_id, row.id, {"available": False},
+                       {"available": True})  # fmt: skip
+            stored = tuple(row[3:])
+            if stored == tuple(getattr(item, k) for k in TRACKED):
+                continue  # Decimals compare by value: "0.90" equals "0.9"
+            before = {k: _jsonable(v) for k, v in zip(TRACKED, stored, strict=True)}
             after = _snapshot(item)
-            ps.last_seen_at = now
-            if not ps.available:
-                ps.available = True
-                change("restored", ps, {"available": False}, {"available": True})
-            if before != after:
-                for key in TRACKED:
-                    setattr(ps, key, getattr(item, key))
-                kind = "repriced" if before["rate"] != after["rate"] else "updated"
-                reshaped.append(ps)
-                diff_before = {k: v for k, v in before.items() if after[k] != v}
-                change(kind, ps, diff_before, {k: after[k] for k in diff_before})
-        db.session.flush()
+            updates.append({"id": row.id, **{k: getattr(item, k) for k in TRACKED}})
+            reshaped[row.id] = item
+            kind = "repriced" if before["rate"] != after["rate"] else "updated"
+            changed = {k: v for k, v in before.items() if after[k] != v}
+            change(kind, item.external_id, row.id, changed, {k: after[k] for k in changed})
+        if updates:
+            db.session.execute(update(ProviderService), updates)
+        for item, ps_id, service_id in _insert_new(provider, new_items, categories, status, now):
+            change("added", item.external_id, ps_id, {}, _snapshot(item), service_id)
         if progress:
             progress(min(start + BATCH, len(upstream)) - start)
 
-    for external_id, ps in known.items():
-        if external_id not in seen_ids and ps.available:
-            ps.available = False
-            change("removed", ps, {"available": True}, {"available": False})
-    db.session.add_all(changes)
-    db.session.flush()
+    removed = [
+        (external_id, row.id)
+        for external_id, row in known.items()
+        if external_id not in seen_ids and row.available
+    ]
+    for external_id, ps_id in removed:
+        change("removed", external_id, ps_id, {"available": True}, {"available": False})
+    _set_where_ids({"available": False}, [ps_id for _, ps_id in removed])
+    _set_where_ids({"available": True}, restored)
+    _set_where_ids({"last_seen_at": now}, seen_rows)
+    for start in range(0, len(changes), BATCH):
+        db.session.execute(insert(CatalogChange), changes[start : start + BATCH])
     _follow_primary_routes(reshaped)
     _disable_services_without_routes(report)
     provider.last_synced_at = now
     return report
 
 
+KNOWN_COLUMNS = (
+    ProviderService.id,
+    ProviderService.external_id,
+    ProviderService.available,
+    *(getattr(ProviderService, k) for k in TRACKED),
+)
+
+
+def _insert_new(provider, items, categories, status, now) -> list[tuple]:
+    """New upstream services with their platform services and first routes, in bulk (the ORM
+    would send one INSERT per object on SQLite, which cannot order RETURNING rows)."""
+    if not items:
+        return []
+    missing = dict.fromkeys(i.category for i in items if i.category not in categories)
+    for name in missing:
+        categories[name] = _new_category(name)
+    if missing:
+        db.session.flush()
+    ps_ids = dict(
+        db.session.execute(
+            insert(ProviderService).returning(ProviderService.external_id, ProviderService.id),
+            [
+                {
+                    "provider_id": provider.id,
+                    "external_id": item.external_id,
+                    **{k: getattr(item, k) for k in TRACKED},
+                    "available": True,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                for item in items
+            ],
+        ).all()
+    )
+    service_ids = db.session.scalars(
+        insert(Service).returning(Service.id, sort_by_parameter_order=True),
+        [
+            {
+                "category_id": categories[item.category].id,
+                "name": item.name,
+                "description": "",
+                **{k: getattr(item, k) for k in SHAPE},
+                "status": status,
+            }
+            for item in items
+        ],
+    ).all()
+    db.session.execute(
+        insert(ServiceRoute),
+        [
+            {"service_id": sid, "provider_service_id": ps_ids[item.external_id], "priority": 1}
+            for item, sid in zip(items, service_ids, strict=True)
+        ],
+    )
+    return [
+        (item, ps_ids[item.external_id], sid) for item, sid in zip(items, service_ids, strict=True)
+    ]
+
+
+def _set_where_ids(values: dict, ids: list[int]) -> None:
+    for start in range(0, len(ids), BATCH):
+        db.session.execute(
+            update(ProviderService)
+            .where(ProviderService.id.in_(ids[start : start + BATCH]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
 SHAPE = ("type", "min_quantity", "max_quantity", "refill", "cancel", "dripfeed")
 
 
-def _follow_primary_routes(changed: list[ProviderService]) -> None:
+def _follow_primary_routes(changed: dict[int, UpstreamService]) -> None:
     """A platform service takes its type, limits and flags from its first route."""
-    by_id = {ps.id: ps for ps in changed}
-    for start in range(0, len(changed), BATCH):
-        ids = [ps.id for ps in changed[start : start + BATCH]]
+    ids = list(changed)
+    for start in range(0, len(ids), BATCH):
         rows = db.session.execute(
             select(Service, ServiceRoute.provider_service_id)
             .join(ServiceRoute, ServiceRoute.service_id == Service.id)
-            .where(ServiceRoute.provider_service_id.in_(ids), ServiceRoute.priority == 1)
+            .where(
+                ServiceRoute.provider_service_id.in_(ids[start : start + BATCH]),
+                ServiceRoute.priority == 1,
+            )
         )
         for service, provider_service_id in rows:
             for key in SHAPE:
-                setattr(service, key, getattr(by_id[provider_service_id], key))
+                setattr(service, key, getattr(changed[provider_service_id], key))
 
 
 def _disable_services_without_routes(report: SyncReport) -> None:
@@ -205,33 +291,7 @@ def _jsonable(value):
     return str(value.normalize()) if isinstance(value, Decimal) else value
 
 
-def _new_provider_service(provider: Provider, item: UpstreamService, now) -> ProviderService:
-    return ProviderService(
-        provider_id=provider.id,
-        external_id=item.external_id,
-        **{k: getattr(item, k) for k in TRACKED},
-        available=True,
-        first_seen_at=now,
-        last_seen_at=now,
-    )
-
-
 def _new_category(upstream_name: str) -> Category:
     category = Category(name=upstream_name[:120], upstream_name=upstream_name)
     db.session.add(category)
     return category
-
-
-def _new_service(item: UpstreamService, category: Category, status: str) -> Service:
-    return Service(
-        category=category,
-        name=item.name,
-        description="",
-        type=item.type,
-        min_quantity=item.min_quantity,
-        max_quantity=item.max_quantity,
-        refill=item.refill,
-        cancel=item.cancel,
-        dripfeed=item.dripfeed,
-        status=status,
-    )
