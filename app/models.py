@@ -5,6 +5,7 @@ from app.audit.models import AuditEntry
 from app.catalog.models import CatalogChange, Category, Service, ServiceRoute
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.money.models import FxRate
+from app.orders.models import Order
 from app.panels.models import Domain, Tenant
 from app.pricing.models import WholesaleRule
 from app.pricing.tenant_models import (
@@ -27,6 +28,7 @@ __all__ = [
     "FxRate",
     "JournalEntry",
     "LedgerAccount",
+    "Order",
     "Posting",
     "PriceRule",
     "Provider",

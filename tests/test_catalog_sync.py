@@ -130,3 +130,37 @@ def test_the_api_key_is_never_stored_in_clear(provider):
     assert "sandbox-key" not in raw
     db.session.expunge_all()
     assert db.session.scalar(select(Provider.api_key)) == "sandbox-key"
+
+
+def test_an_empty_listing_changes_nothing(provider, sandbox):
+    sync(provider)
+    with pytest.raises(SyncFailed, match="listed no services"):
+        sync_provider(provider, [], publish=False)
+    db.session.rollback()
+    assert set(db.session.scalars(select(ProviderService.available))) == {True}
+
+
+def test_costs_with_more_than_six_places_are_rounded_half_up(provider, sandbox):
+    from dataclasses import replace
+
+    sync(provider)
+    upstream = [
+        replace(item, rate=Decimal("0.0012345")) if item.external_id == "7" else item
+        for item in fetch_services(provider)
+    ]
+    report = sync_provider(provider, upstream)
+    db.session.commit()
+    assert report.repriced == ["7"]
+    ps = db.session.scalar(select(ProviderService).where(ProviderService.external_id == "7"))
+    assert ps.rate == Decimal("0.001235")
+
+
+def test_an_import_is_audited(provider, sandbox):
+    from app.audit.models import AuditEntry
+    from app.catalog.sync import record_import
+
+    report = sync(provider)
+    record_import(provider, report, publish=False, actor="test")
+    db.session.commit()
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "catalog.sync"))
+    assert entry.details["added"] == 50 and entry.target == "provider:sandbox"

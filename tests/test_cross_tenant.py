@@ -24,7 +24,19 @@ STAFF_PAGES = [
     ("/admin/branding", b"Branding"),
 ]
 # Pages of the operator console: they exist on the platform domain only.
-CONSOLE_PAGES = ["/console/", "/console/tenants", "/console/account", "/console/login"]
+CONSOLE_PAGES = [
+    "/console/",
+    "/console/tenants",
+    "/console/account",
+    "/console/login",
+    "/console/providers",
+    "/console/providers/1",
+    "/console/catalog",
+    "/console/catalog/services/1",
+    "/console/catalog/categories/1",
+    "/console/pricing",
+    "/console/fx",
+]
 # Pages of a tenant that do not exist on the platform domain.
 TENANT_ONLY_PAGES = ["/login", "/register", "/reset", "/dashboard", "/account", "/admin/login"]
 

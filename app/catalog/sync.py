@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select, update
 
+from app.audit.services import record_audit
 from app.catalog.models import (
     DISABLED,
     PUBLISHED,
@@ -30,6 +31,7 @@ from app.catalog.models import (
 )
 from app.errors import PasokError
 from app.extensions import db
+from app.money import round_rate
 from app.providers.client import UpstreamService
 from app.providers.models import Provider, ProviderService
 from app.types import utcnow
@@ -37,6 +39,9 @@ from app.types import utcnow
 BATCH = 500
 TRACKED = ("name", "category", "type", "rate", "min_quantity", "max_quantity", "refill",
            "cancel", "dripfeed")  # fmt: skip
+
+
+CHANGE_KINDS = ("added", "repriced", "updated", "removed", "restored")
 
 
 class SyncFailed(PasokError):
@@ -68,6 +73,22 @@ class SyncReport:
         )
 
 
+def record_import(provider: Provider, report: SyncReport, *, publish: bool, actor) -> None:
+    """An import is a price change: it goes to the audit log beside its catalog changes."""
+    record_audit(
+        "catalog.sync",
+        actor=actor,
+        tenant_id=None,
+        target=f"provider:{provider.name}",
+        details={
+            "run": report.run,
+            "publish": publish,
+            "seen": report.seen,
+            **{kind: len(getattr(report, kind)) for kind in CHANGE_KINDS},
+        },
+    )
+
+
 def fetch_services(provider: Provider) -> list[UpstreamService]:
     reply = provider.client().services()
     if not reply.ok:
@@ -96,12 +117,22 @@ def sync_provider(
     """
     report = SyncReport(provider=provider.name, run=uuid.uuid4().hex[:12], seen=len(upstream))
     now = utcnow()
+    # Costs are kept to a rate's precision (6 places); an upstream may quote more.
+    upstream = [replace(item, rate=round_rate(item.rate)) for item in upstream]
     known = {
         row.external_id: row
         for row in db.session.execute(
             select(*KNOWN_COLUMNS).where(ProviderService.provider_id == provider.id)
         )
     }
+    if not upstream and any(row.available for row in known.values()):
+        # An empty list is far likelier an upstream hiccup than every service withdrawn.
+        raise SyncFailed(
+            _l(
+                "%(provider)s listed no services; nothing was changed",
+                provider=provider.name,
+            )
+        )
     categories = {
         c.upstream_name: c
         for c in db.session.scalars(select(Category).where(Category.upstream_name.is_not(None)))

@@ -11,7 +11,6 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -27,8 +26,8 @@ from app.forms import at_most, required
 from app.money import CURRENCIES
 
 STATUS_LABELS = {
-    UNLISTED: _l("Unlisted"),
     PUBLISHED: _l("Published"),
+    UNLISTED: _l("Unlisted"),
     DISABLED: _l("Disabled"),
 }
 
@@ -54,6 +53,12 @@ class WholeNumberField(IntegerField):
         except ValueError:
             self.data = None
             raise ValueError(_l("Enter a whole number.")) from None
+
+
+def optional_id(value) -> int | None:
+    """A choice's row id, or None for anything else (no untranslated "could not coerce")."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and len(text) < 10 else None
 
 
 def currency_choices() -> list[SelectChoice]:
@@ -111,7 +116,8 @@ class CategoryForm(FlaskForm):
 
 
 class AddRouteForm(FlaskForm):
-    provider_service_id = HiddenField(validators=[required()])
+    # Rendered by hand, one per search result (hidden_tag() then only holds the CSRF token).
+    provider_service_id = StringField(validators=[required(), at_most(12)])
 
 
 # Wholesale prices
@@ -122,7 +128,7 @@ class GlobalMarkupForm(FlaskForm):
 
 
 class CategoryMarkupForm(FlaskForm):
-    category_id = SelectField(_l("Category"), coerce=int, validate_choice=False)
+    category_id = SelectField(_l("Category"), coerce=optional_id, validate_choice=False)
     markup_percent = StringField(_l("Markup (percent)"), validators=[required(), at_most(20)])
 
 
@@ -135,8 +141,8 @@ class ServiceRuleForm(FlaskForm):
     kind = SelectField(
         _l("Rule"),
         choices=[
-            SelectChoice(MARKUP, _l("Markup (percent)")),
-            SelectChoice(FIXED, _l("Fixed rate per 1000")),
+            SelectChoice(MARKUP, _l("Markup")),
+            SelectChoice(FIXED, _l("Fixed rate")),
         ],
         validate_choice=False,
     )
@@ -149,4 +155,4 @@ class ServiceRuleForm(FlaskForm):
 class FxRateForm(FlaskForm):
     base = SelectField(_l("From"), choices=currency_choices(), validate_choice=False)
     quote = SelectField(_l("To"), choices=currency_choices(), validate_choice=False)
-    rate = StringField(_l("Rate"), validators=[required(), at_most(40)])
+    rate = StringField(_l("Exchange rate"), validators=[required(), at_most(40)])

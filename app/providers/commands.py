@@ -85,7 +85,7 @@ def provider_list(as_json: bool) -> None:
 @operator_command
 def provider_sync(name: str, publish: bool) -> None:
     """Import a provider's services into the catalog, and show what changed."""
-    from app.catalog.sync import fetch_services, sync_provider
+    from app.catalog.sync import fetch_services, record_import, sync_provider
     from app.providers.services import get_provider
 
     provider = get_provider(name)
@@ -93,6 +93,7 @@ def provider_sync(name: str, publish: bool) -> None:
     upstream = fetch_services(provider)
     with click.progressbar(length=len(upstream), label="Syncing", file=sys.stderr) as bar:
         report = sync_provider(provider, upstream, publish=publish, progress=bar.update)
+    record_import(provider, report, publish=publish, actor="cli")
     click.echo(report.summary())
     for kind in ("added", "repriced", "updated", "removed", "restored"):
         ids = getattr(report, kind)
