@@ -351,3 +351,20 @@ def test_branding_page_shows_every_theme_label_in_indonesian(toko, browser_for, 
         for setting in theme.settings:
             label = catalogue.get(setting.label).string
             assert has_text(page, label), f"{theme.name}: {setting.label}"
+
+
+@pytest.mark.parametrize(
+    "host, path, login",
+    [
+        ("toko.localhost", "/admin/", ("/admin/login", "owner@toko.example.com")),
+        ("localhost", "/", None),
+    ],
+)
+def test_back_office_language_menu_shows_the_current_language(make, browser_for, host, path, login):
+    make.tenant("toko", currency="IDR")
+    client = browser_for(host)
+    if login:
+        sign_in(client, *login)
+    client.post("/admin/language" if login else "/language", data={"locale": "id"})
+    page = client.get(path).data.decode()
+    assert '<option value="id" selected>' in page
