@@ -5,11 +5,13 @@ users and hosts. With PASOK_REQUIRE_SERVICES=1 a missing service fails the run."
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from app import create_app
 from app.accounts.models import CUSTOMER, OPERATOR, STAFF
@@ -139,6 +141,35 @@ def app(make_app):
     app = make_app()
     empty_database(app)
     return app
+
+
+@contextmanager
+def watch_balance(app, account_id: int):
+    """Sample a ledger account's cached balance from another connection while the block runs;
+    yields the list of balances seen."""
+    from app.ledger.models import LedgerAccount
+    from tenants.context import across_tenants
+
+    seen: list = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with app.app_context(), across_tenants():
+            while not done.is_set():
+                seen.append(
+                    db.session.scalar(
+                        select(LedgerAccount.balance).where(LedgerAccount.id == account_id)
+                    )
+                )
+                db.session.rollback()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join(timeout=30)
 
 
 @dataclass

@@ -25,7 +25,13 @@ from app.money.currency import currency as lookup_currency
 from app.panels.models import Tenant
 from tenants.context import across_tenants, platform_scope, tenant_scope
 from tenants.scoping import TenantScopeError
-from tests.conftest import TEST_DATABASE_URL, Factories, empty_database, service_missing
+from tests.conftest import (
+    TEST_DATABASE_URL,
+    Factories,
+    empty_database,
+    service_missing,
+    watch_balance,
+)
 
 D = Decimal
 
@@ -835,8 +841,6 @@ def test_concurrent_orders_never_overspend_one_wallet(postgres_app, ledger):
         db.session.commit()
 
     start = threading.Barrier(20)
-    done = threading.Event()
-    seen: list[Decimal] = []
 
     def place(order_id: int) -> str:
         with app.app_context(), tenant_scope(ids["acme"]):
@@ -851,26 +855,8 @@ def test_concurrent_orders_never_overspend_one_wallet(postgres_app, ledger):
                 return "refused"
             return "on hold" if charged.wholesale_pending else "charged"
 
-    def watch() -> None:
-        with app.app_context(), across_tenants():
-            while not done.is_set():
-                seen.append(
-                    db.session.scalar(
-                        select(ledger.LedgerAccount.balance).where(
-                            ledger.LedgerAccount.id == wallet_id
-                        )
-                    )
-                )
-                db.session.rollback()
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        with ThreadPoolExecutor(max_workers=20) as pool:
-            outcomes = Counter(pool.map(place, range(1, 21)))
-    finally:
-        done.set()
-        watcher.join(timeout=30)
+    with watch_balance(app, wallet_id) as seen, ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = Counter(pool.map(place, range(1, 21)))
 
     assert outcomes == {"charged": 5, "on hold": 5, "refused": 10}
     assert seen and min(seen) >= 0

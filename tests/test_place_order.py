@@ -24,7 +24,13 @@ from app.panels.models import SUSPENDED, Tenant
 from app.providers.models import Provider, ProviderService
 from tenants.context import across_tenants, enter_scope, leave_scope, tenant_scope
 from tenants.scoping import TenantScopeError
-from tests.conftest import TEST_DATABASE_URL, Factories, empty_database, service_missing
+from tests.conftest import (
+    TEST_DATABASE_URL,
+    Factories,
+    empty_database,
+    service_missing,
+    watch_balance,
+)
 
 D = Decimal
 LINK = "https://instagram.com/p/abc123"
@@ -825,8 +831,6 @@ def test_concurrent_orders_never_overspend_one_wallet(postgres_shop, orders, led
         wallet_id = ledger.wallet_of(s.alice).id
         db.session.commit()
     start = threading.Barrier(20)
-    done = threading.Event()
-    seen: list[Decimal] = []
 
     def order(n: int) -> str:
         with app.app_context(), tenant_scope(ids["acme"]):
@@ -842,26 +846,8 @@ def test_concurrent_orders_never_overspend_one_wallet(postgres_shop, orders, led
             db.session.commit()  # a refused order left nothing to commit
             return outcome
 
-    def watch() -> None:
-        with app.app_context(), across_tenants():
-            while not done.is_set():
-                seen.append(
-                    db.session.scalar(
-                        select(ledger.LedgerAccount.balance).where(
-                            ledger.LedgerAccount.id == wallet_id
-                        )
-                    )
-                )
-                db.session.rollback()
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        with ThreadPoolExecutor(max_workers=20) as pool:
-            outcomes = Counter(pool.map(order, range(20)))
-    finally:
-        done.set()
-        watcher.join(timeout=30)
+    with watch_balance(app, wallet_id) as seen, ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = Counter(pool.map(order, range(20)))
     assert outcomes == {"placed": 10, "refused": 10}
     assert seen and min(seen) >= 0
     with app.app_context(), across_tenants():
