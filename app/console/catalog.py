@@ -21,12 +21,17 @@ from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from app.accounts.web import attach_error
 from app.audit.services import record_audit
 from app.catalog.models import (
-    PUBLISHED,
     SERVICE_STATUSES,
     CatalogChange,
     Category,
     Service,
     ServiceRoute,
+)
+from app.catalog.services import (
+    EDITABLE,
+    record_change,
+    set_statuses,
+    update_service,
 )
 from app.catalog.sync import SHAPE
 from app.console import bp
@@ -364,7 +369,7 @@ def catalog_status():
     if len(ids) > MAX_BULK:
         flash(_("Change at most %(n)s services at once.", n=MAX_BULK), "error")
         return redirect(back)
-    changed, refused = set_statuses(ids, status)
+    changed, refused = set_statuses(ids, status, actor=current_user)
     db.session.commit()
     if changed:
         flash(
@@ -389,53 +394,6 @@ def catalog_status():
     return redirect(back)
 
 
-def deliverable(service: Service) -> bool:
-    """Some route can take an order: its upstream lists it and its provider is enabled."""
-    return any(
-        r.provider_service.available and r.provider_service.provider.enabled for r in service.routes
-    )
-
-
-def set_statuses(ids: list[int], status: str) -> tuple[list[int], list[int]]:
-    """Set the status of the services `ids`, recording each change; a service nobody can
-    deliver is not published. Returns the changed and the refused ids. The caller commits."""
-    services = db.session.scalars(
-        select(Service)
-        .where(Service.id.in_(ids))
-        .options(
-            selectinload(Service.routes)
-            .selectinload(ServiceRoute.provider_service)
-            .joinedload(ProviderService.provider)
-        )
-    ).all()
-    changed, refused = [], []
-    for service in services:
-        if service.status == status:
-            continue
-        if status == PUBLISHED and not deliverable(service):
-            refused.append(service.id)
-            continue
-        record_change(service, "status", {"status": service.status}, {"status": status})
-        service.status = status
-        changed.append(service.id)
-    if changed:
-        record_audit(
-            "catalog.status",
-            actor=current_user,
-            tenant_id=None,
-            target="services",
-            details={"status": status, "services": changed},
-        )
-    return changed, refused
-
-
-def record_change(service: Service, kind: str, before: dict, after: dict) -> None:
-    """An operator's change in the service's history (next to the syncs' changes)."""
-    db.session.add(
-        CatalogChange(service_id=service.id, kind=kind, before=before, after=after, sync_run=None)
-    )
-
-
 # One service
 
 
@@ -447,7 +405,11 @@ def catalog_service(service_id: int):
     form = ServiceForm(obj=service) if request.method == "GET" else ServiceForm()
     if form.validate_on_submit():
         try:
-            update_service(service, form)
+            update_service(
+                service,
+                {key: getattr(form, key).data for key in EDITABLE},
+                actor=current_user,
+            )
         except ValidationError as error:
             db.session.rollback()
             attach_error(form, error)
@@ -549,70 +511,6 @@ def find_provider_services(service: Service, exclude: list[int]) -> list[Provide
         query = query.where(ProviderService.id.not_in(exclude))
     query = query.order_by(ProviderService.available.desc(), ProviderService.rate)
     return db.session.scalars(query.limit(20)).all()
-
-
-EDITABLE = ("name", "description", "step", "refill_days", "status")
-
-
-def update_service(service: Service, form: ServiceForm) -> None:
-    """Apply the form; an edited name or description is kept by later syncs."""
-    values = {
-        "name": form.name.data.strip(),
-        "description": (form.description.data or "").strip(),
-        "step": form.step.data,
-        "refill_days": form.refill_days.data,
-        "status": form.status.data,
-    }
-    if values["status"] not in SERVICE_STATUSES:
-        raise ValidationError(_l("Choose a status from the list."), "status")
-    if not values["name"]:
-        raise ValidationError(_l("This field is required."), "name")
-    if values["step"] > service.max_quantity > 0:
-        raise ValidationError(
-            _l("The step cannot exceed the maximum quantity (%(max)s).", max=service.max_quantity),
-            "step",
-        )
-    if values["status"] == PUBLISHED != service.status and not deliverable(service):
-        raise ValidationError(
-            _l("No available provider delivers this service: it cannot be published."), "status"
-        )
-    changes = {
-        k: (getattr(service, k), values[k]) for k in EDITABLE if getattr(service, k) != values[k]
-    }
-    if not changes:
-        return
-    edits = {k: v for k, v in changes.items() if k != "status"}
-    if edits:
-        record_change(
-            service,
-            "edited",
-            {k: history_value(before) for k, (before, _after) in edits.items()},
-            {k: history_value(after) for k, (_before, after) in edits.items()},
-        )
-    if "status" in changes:
-        before, after = changes["status"]
-        record_change(service, "status", {"status": before}, {"status": after})
-    service.name_edited = service.name_edited or "name" in changes
-    service.description_edited = service.description_edited or "description" in changes
-    for key, (_before, after) in changes.items():
-        setattr(service, key, after)
-    record_audit(
-        "catalog.service.update",
-        actor=current_user,
-        tenant_id=None,
-        target=f"service:{service.id}",
-        details={
-            k: {"before": history_value(b), "after": history_value(a)}
-            for k, (b, a) in changes.items()
-        },
-    )
-
-
-def history_value(value):
-    """What the history keeps of a value: long texts are cut."""
-    if isinstance(value, str) and len(value) > 200:
-        return value[:200] + "…"
-    return value
 
 
 # Routes: which upstream services deliver a platform service, in order
