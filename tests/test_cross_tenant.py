@@ -38,7 +38,15 @@ CONSOLE_PAGES = [
     "/console/fx",
 ]
 # Pages of a tenant that do not exist on the platform domain.
-TENANT_ONLY_PAGES = ["/login", "/register", "/reset", "/dashboard", "/account", "/admin/login"]
+TENANT_ONLY_PAGES = [
+    "/login",
+    "/register",
+    "/reset",
+    "/dashboard",
+    "/account",
+    "/services",
+    "/admin/login",
+]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tenants.theming import (
 )
 from tests.conftest import sign_in
 
-STOREFRONT_PAGES = ["/", "/login", "/register", "/reset", "/logout", "/nope-404"]
+STOREFRONT_PAGES = ["/", "/services", "/login", "/register", "/reset", "/logout", "/nope-404"]
 SIGNED_IN_PAGES = ["/dashboard", "/account"]
 
 
