@@ -151,9 +151,3 @@ def _drop_cache_after_tenancy_change(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back_changes(session: Session) -> None:
     session.info.pop("tenancy_changed", None)
-
-
-def tenant_info(tenant_id: int) -> TenantInfo | None:
-    with across_tenants():
-        tenant = db.session.get(Tenant, tenant_id)
-    return TenantInfo.of(tenant) if tenant else None

@@ -127,24 +127,10 @@ def validate_settings(theme: Theme, submitted: dict[str, Any]) -> dict[str, Any]
     for key in sorted(unknown):
         errors[key] = _l("This is not a setting of this theme.")
     for setting in theme.settings:
-        value = submitted.get(setting.key, setting.default)
-        value = "" if value is None else str(value).strip()
-        if setting.type == "color":
-            if not COLOR.match(value):
-                errors[setting.key] = _l("Enter a colour like #1a2b3c.")
-        elif setting.type in ("choice", "font"):
-            if value not in setting.choices:
-                errors[setting.key] = _l(
-                    "Choose one of: %(choices)s.", choices=", ".join(setting.choices)
-                )
-        elif setting.type == "url":
-            if value and not URL.match(value):
-                errors[setting.key] = _l("Enter an https:// address or a path starting with /.")
-        elif setting.type == "text":
-            if len(value) > setting.max_length:
-                errors[setting.key] = _l("Use at most %(n)s characters.", n=setting.max_length)
-        else:
-            errors[setting.key] = _l("This setting has an unknown type.")
+        value = _text(submitted.get(setting.key, setting.default))
+        problem = _problem(setting, value)
+        if problem is not None:
+            errors[setting.key] = problem
         clean[setting.key] = value
     if errors:
         raise ThemeSettingsError(errors)
@@ -157,12 +143,33 @@ def effective_settings(theme: Theme, saved: dict[str, Any]) -> dict[str, Any]:
     settings = theme.defaults()
     for setting in theme.settings:
         if setting.key in saved:
-            try:
-                clean = validate_settings(theme, {setting.key: saved[setting.key]})
-            except ThemeSettingsError:
-                continue
-            settings[setting.key] = clean[setting.key]
+            value = _text(saved[setting.key])
+            if _problem(setting, value) is None:
+                settings[setting.key] = value
     return settings
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _problem(setting: Setting, value: str):
+    """What is wrong with `value` for `setting` (a message), or None."""
+    if setting.type == "color":
+        return None if COLOR.match(value) else _l("Enter a colour like #1a2b3c.")
+    if setting.type in ("choice", "font"):
+        if value in setting.choices:
+            return None
+        return _l("Choose one of: %(choices)s.", choices=", ".join(setting.choices))
+    if setting.type == "url":
+        if not value or URL.match(value):
+            return None
+        return _l("Enter an https:// address or a path starting with /.")
+    if setting.type == "text":
+        if len(value) <= setting.max_length:
+            return None
+        return _l("Use at most %(n)s characters.", n=setting.max_length)
+    return _l("This setting has an unknown type.")
 
 
 def css_custom_properties(theme: Theme, settings: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ query scope follows, and pages render in the tenant's theme."""
 from __future__ import annotations
 
 from functools import lru_cache
+from types import MappingProxyType
 
 from flask import Blueprint, Flask, abort, current_app, g, render_template, request, url_for
 from flask.templating import Environment
@@ -20,6 +21,7 @@ from tenants.theming import (
     css_custom_properties,
     effective_settings,
     join_themed_path,
+    theme_static_file,
     themed_name,
 )
 
@@ -120,8 +122,10 @@ def render_themed(template: str, **context) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _css_for(theme: Theme, settings_items: tuple) -> str:
-    return css_custom_properties(theme, dict(settings_items))
+def _theme_look(theme: Theme, saved_items: tuple) -> tuple[MappingProxyType, str]:
+    """A tenant's effective theme settings and their CSS, worked out once per distinct set."""
+    settings = effective_settings(theme, dict(saved_items))
+    return MappingProxyType(settings), css_custom_properties(theme, settings)
 
 
 def theme_static(filename: str, theme: str | None = None) -> str:
@@ -139,8 +143,6 @@ def _asset_version(theme: str, filename: str, recheck: bool) -> str | None:
     debugging)."""
     key = (theme, filename)
     if recheck or key not in _asset_versions:
-        from tenants.theming import theme_static_file
-
         file = theme_static_file(current_app.extensions["pasok_themes"], theme, filename)
         if file is None:
             current_app.logger.warning("theme %s has no static file %s", theme, filename)
@@ -151,12 +153,13 @@ def _asset_version(theme: str, filename: str, recheck: bool) -> str | None:
 def theme_context() -> dict:
     tenant = g.get("tenant")
     theme = current_theme()
-    settings = effective_settings(theme, dict(tenant.theme_settings) if tenant else {})
+    saved = tuple(sorted(tenant.theme_settings.items())) if tenant else ()
+    settings, css = _theme_look(theme, saved)
     return {
         "tenant": tenant,
         "theme": theme,
         "theme_settings": settings,
-        "theme_css": _css_for(theme, tuple(sorted(settings.items()))),
+        "theme_css": css,
         "theme_static": theme_static,
         "current_locale": str(get_locale()),
     }
