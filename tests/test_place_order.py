@@ -609,6 +609,26 @@ def test_a_top_up_resumes_on_hold_orders_oldest_first(orders, shop, ledger):
     assert_ledger_clean(ledger)
 
 
+def test_the_tenant_topup_command_resumes_what_the_new_balance_pays_for(app, orders, shop, ledger):
+    from app.ledger.commands import tenant_topup_command
+
+    ledger.topup_tenant(shop.acme, D("-5.00"), "correction", "test")
+    held = [place(orders, shop).order for _ in range(2)]
+    db.session.commit()
+    result = app.test_cli_runner().invoke(
+        tenant_topup_command, ["acme", "--amount", "0.15", "--reason", "wire 0518"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Resumed 1 on-hold order(s)." in result.output
+    db.session.expire_all()
+    assert [db.session.get(orders.models.Order, o.id).status for o in held] == [
+        "pending",
+        "on_hold",
+    ]
+    assert wallet(ledger, shop.acme) == D("0.05")
+    assert_ledger_clean(ledger)
+
+
 # --- idempotency -----------------------------------------------------------------------------
 
 

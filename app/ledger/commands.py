@@ -113,18 +113,23 @@ def customer_credit_command(slug: str, email: str, amount: str, reason: str) -> 
 @with_appcontext
 @operator_command
 def tenant_topup_command(slug: str, amount: str, reason: str) -> None:
-    """Credit (or correct) a tenant's wholesale wallet by hand."""
+    """Credit (or correct) a tenant's wholesale wallet by hand; on-hold orders the new balance
+    pays for resume in the same transaction."""
     from app.ledger.services import balance, platform_currency, topup_tenant, wholesale_wallet_of
     from app.money import format_amount, parse_amount
+    from app.orders.services import resume_on_hold_orders
     from tenants.provisioning import get_tenant_by_slug
 
     tenant = get_tenant_by_slug(slug)
     currency = platform_currency()
     value = parse_amount(amount, currency, allow_negative=True)
     topup_tenant(tenant, value, reason, actor="cli")
+    resumed = resume_on_hold_orders(tenant.id, actor="cli") if value > 0 else []
     now = balance(wholesale_wallet_of(tenant))
     click.echo(
         f"{'Topped up' if value > 0 else 'Debited'} {tenant.slug}'s wholesale wallet by "
         f"{format_amount(abs(value), currency)} {currency}; "
         f"balance {format_amount(now, currency)} {currency}."
     )
+    if resumed:
+        click.echo(f"Resumed {len(resumed)} on-hold order(s).")

@@ -124,6 +124,13 @@ class RetailPrice:
     def margin(self) -> Decimal:
         return self.rate - self.wholesale_in_tenant
 
+    @property
+    def margin_percent(self) -> Decimal | None:
+        """The margin as a share of the wholesale cost, to one decimal; None for a free cost."""
+        if self.wholesale_in_tenant <= 0:
+            return None
+        return (self.margin * HUNDRED / self.wholesale_in_tenant).quantize(Decimal("0.1"))
+
 
 @dataclass(frozen=True)
 class PriceList:
@@ -194,6 +201,23 @@ def below_wholesale_services(tenant_id: int) -> list[RetailPrice]:
     """Services the tenant sells below wholesale, or below wholesale plus its minimum margin:
     the admin's warning list."""
     return [p for p in price_list(tenant_id).prices if p.below_wholesale or p.below_min_margin]
+
+
+def preview_price_list(tenant_id: int, change: Callable[[], object]) -> PriceList:
+    """The price list as `change` (calls to the setters below) would make it, saving nothing.
+
+    The change is flushed, priced and then rolled back with the whole transaction, so call it
+    with nothing else unsaved; objects loaded before are expired, not lost. The setters'
+    `ValidationError`s come through. Never cached: the session's price-change flags make
+    `price_list` compute afresh meanwhile, and the rollback clears them."""
+    _require_scope_for(tenant_id)
+    try:
+        change()
+        db.session.flush()
+        with tenant_scope(tenant_id):
+            return compute_price_list(tenant_id)
+    finally:
+        db.session.rollback()
 
 
 def _compute_scoped(tenant_id: int) -> PriceList:
