@@ -199,6 +199,7 @@ def register_commands(app: Flask) -> None:
     from app.ledger.commands import customer_credit_command, ledger_cli, tenant_topup_command
     from app.money.commands import fx_cli
     from app.providers.commands import provider_cli
+    from workers.commands import cron_command, worker_command
 
     customer_cli.add_command(customer_credit_command)
     tenant_cli.add_command(tenant_topup_command)
@@ -208,6 +209,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(rotate_secrets_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(cron_command)
 
 
 def _create_app():

@@ -141,6 +141,56 @@ def start_sandbox(port: int, log_file: Path):
     raise RuntimeError(f"the sandbox provider did not answer on port {port}")
 
 
+def start_pasok_process(command: list[str], log_file: Path, is_ready, what: str):
+    """`pasok COMMAND` in its own process, logging to `log_file`, once `is_ready()` says so."""
+    import subprocess
+    import sys
+
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *command],
+        stdout=log_file.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError(f"the {what} exited; see {log_file}")
+        if is_ready():
+            return process
+        time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"the {what} did not start; see {log_file}")
+
+
+def start_workers(redis_url: str, instance: Path, processes: list) -> tuple:
+    """One worker on every queue and the cron scheduler, each in its own process, added to
+    `processes` as soon as it runs, so the demo stops it whatever happens next."""
+    from rq import Worker
+    from rq.cron_scheduler_registry import get_keys as scheduler_names
+
+    from workers.queues import worker_redis
+
+    connection = worker_redis(redis_url)
+    workers = set(Worker.all_keys(connection=connection))
+    worker = start_pasok_process(
+        ["worker"],
+        instance / "worker.log",
+        lambda: bool(set(Worker.all_keys(connection=connection)) - workers),
+        "worker",
+    )
+    processes.append(worker)
+    schedulers = set(scheduler_names(connection))
+    cron = start_pasok_process(
+        ["cron"],
+        instance / "cron.log",
+        lambda: bool(set(scheduler_names(connection)) - schedulers),
+        "scheduler",
+    )
+    processes.append(cron)
+    connection.close()
+    return worker, cron
+
+
 def run_demo(host: str, port: int) -> None:
     """Migrate, seed if empty, bring up Redis if none is configured, and serve."""
     import click
@@ -150,12 +200,14 @@ def run_demo(host: str, port: int) -> None:
     from app import create_app
     from tenants.context import across_tenants
     from workers.embedded_redis import start_embedded_redis
+    from workers.queues import QUEUES
 
     processes = []
     instance = Path(__file__).resolve().parent.parent / "instance"
 
     def stop_children() -> None:
-        for process in processes:
+        # The last started first: the worker and scheduler still need Redis to sign off.
+        for process in reversed(processes):
             process.terminate()
             process.wait(timeout=10)
 
@@ -181,6 +233,7 @@ def run_demo(host: str, port: int) -> None:
             for line in seed_supply(sandbox_url):
                 click.echo(f"  {line}")
             db.session.commit()
+    worker, cron = start_workers(app.config["REDIS_URL"], instance, processes)
     domain = app.config["PASOK_PLATFORM_DOMAIN"]
     base = f"{domain}:{port}"
     click.echo("")
@@ -194,6 +247,10 @@ def run_demo(host: str, port: int) -> None:
         )
         email, password = spec["customers"][0]
         click.echo(f"    customer        {email} / {password}")
+    click.echo(
+        f"  Worker            pid {worker.pid}, queues {', '.join(QUEUES)}  (instance/worker.log)"
+    )
+    click.echo(f"  Scheduler         pid {cron.pid}, workers/schedule.py  (instance/cron.log)")
     click.echo("")
     # Not app.run(): Flask ignores it inside its own CLI.
     run_simple(host, port, app, threaded=True, use_reloader=False)

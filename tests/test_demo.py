@@ -1,12 +1,14 @@
 """`make run` (`pasok demo`) on a machine with no PostgreSQL or Redis configured."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 
@@ -59,6 +61,8 @@ def test_demo_migrates_seeds_and_serves_with_an_embedded_redis(tmp_path):
         assert 'lang="id"' in toko.text and "Toko Sosmed" in toko.text
         with socket.create_connection(("127.0.0.1", redis_port), timeout=2):
             pass  # the embedded Redis is up
+        # The scheduler enqueued its heartbeat at start and the worker ran it.
+        wait_for_heartbeat(f"redis://127.0.0.1:{redis_port}/0", process)
     finally:
         os.killpg(process.pid, signal.SIGINT)
         output, _ = process.communicate(timeout=30)
@@ -66,7 +70,26 @@ def test_demo_migrates_seeds_and_serves_with_an_embedded_redis(tmp_path):
     assert "http://acme.localhost:" in output
     assert "provider sandbox" in output
     assert "50 added" in output and "fx USD/IDR = 16250" in output
-    # The embedded Redis and the sandbox went away with the demo.
+    assert re.search(r"Worker +pid \d+, queues forward, status, default", output)
+    assert re.search(r"Scheduler +pid \d+", output)
+    # The embedded Redis, the sandbox, the worker and the scheduler went away with the demo.
     for child_port in (redis_port, sandbox_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", child_port)) != 0
+    for pid in re.findall(r"(?:Worker|Scheduler) +pid (\d+)", output):
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
+
+
+def wait_for_heartbeat(redis_url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    import redis
+
+    from workers.jobs import HEARTBEAT_KEY
+
+    connection = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while connection.get(HEARTBEAT_KEY) is None:
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, f"no worker heartbeat within {timeout}s"
+        time.sleep(0.2)
+    connection.close()

@@ -1,0 +1,21 @@
+"""What `pasok cron` enqueues, and when: RQ's CronScheduler loads this module.
+
+Each entry is named (`name=`): the name keys the cron job's history in Redis and is what
+rq-dashboard shows. Interval jobs are enqueued once at start, then every `interval` seconds.
+Run exactly one `pasok cron` per deployment: two schedulers would enqueue everything twice.
+"""
+
+from rq import cron
+
+from workers.jobs import heartbeat, verify_ledger
+from workers.queues import DEFAULT
+
+cron.register(heartbeat, DEFAULT, interval=60, name="workers.heartbeat", result_ttl=120)
+cron.register(verify_ledger, DEFAULT, interval=3600, name="ledger.verify", job_timeout=600)
+
+# Order pipeline (issue 5), filled in with its jobs:
+#   cron.register(sweep_orders, FORWARD, interval=60, name="orders.sweep")
+#       re-enqueue stale `pending` orders, move `submitting` past its deadline to `unknown`;
+#       on `forward`, so it never waits behind a status sync.
+#   cron.register(sync_statuses, STATUS, interval=60, name="orders.sync")
+#       fan out the status sync into batch jobs of up to 100 orders per provider.
