@@ -1,17 +1,22 @@
+from datetime import datetime, time
 from functools import wraps
+from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
+from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
-from app.accounts.models import OWNER, STAFF
+from app.accounts.models import CUSTOMER, OWNER, STAFF, User
 from app.accounts.web import apply_password_change, auth_rate_limit, sign_in
 from app.admin import bp
 from app.admin.forms import BrandingForm, ChangePasswordForm, LanguageForm, LoginForm
 from app.extensions import db
 from app.i18n import remember_locale
 from app.navigation import safe_next
+from app.orders.alerts import wholesale_balance
+from app.orders.models import Order
 from app.panels.models import Tenant
 from tenants.provisioning import save_branding
 from tenants.theming import ThemeSettingsError, effective_settings
@@ -57,8 +62,24 @@ def logout():
 @bp.get("/")
 @staff_required()
 def dashboard():
-    """The back office's front page."""
-    return render_template("admin/dashboard.html")
+    """The back office's front page: today's figures and the wholesale wallet."""
+    tenant_id = g.tenant.id
+    zone = ZoneInfo(g.tenant.timezone)
+    midnight = datetime.combine(datetime.now(zone).date(), time.min, tzinfo=zone)
+    figures = {
+        "customers": db.session.scalar(
+            select(func.count(User.id)).where(User.tenant_id == tenant_id, User.kind == CUSTOMER)
+        ),
+        "orders_today": db.session.scalar(
+            select(func.count(Order.id)).where(
+                Order.tenant_id == tenant_id, Order.created_at >= midnight
+            )
+        ),
+        "today": midnight.date().isoformat(),
+        "wholesale_balance": wholesale_balance(tenant_id),
+        "platform_currency": current_app.config["PASOK_PLATFORM_CURRENCY"],
+    }
+    return render_template("admin/dashboard.html", figures=figures)
 
 
 @bp.route("/branding", methods=["GET", "POST"])
