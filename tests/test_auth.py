@@ -350,3 +350,10 @@ def test_console_rejects_bad_tenants(app, make, browser_for, slug, error):
 def test_staff_cannot_use_the_console(acme, browser_for):
     response = sign_in(browser_for("localhost"), "/console/login", "staff@acme.example.com")
     assert b"Wrong email or password" in response.data
+
+
+@pytest.mark.parametrize("path", ["/register", "/login", "/admin/login"])
+def test_form_fields_carry_autocomplete_only_when_given(acme, browser_for, path):
+    page = browser_for("acme.localhost").get(path).data
+    assert b'autocomplete="None"' not in page
+    assert b'autocomplete="email"' in page
