@@ -16,12 +16,20 @@ from tests.conftest import PASSWORD, sign_in
 CUSTOMER_PAGES = [
     ("/dashboard", b"Welcome"),
     ("/account", b"Change password"),
+    ("/orders", b'page-title">Orders'),
+    ("/orders/new", b'page-title">New order'),
+    ("/orders/mass", b'page-title">Mass order'),
+    ("/funds", b'page-title">Funds'),
 ]
 # Pages only the tenant's staff may open.
 STAFF_PAGES = [
     ("/admin/", b"Overview"),
     ("/admin/account", b"Change password"),
     ("/admin/branding", b"Branding"),
+    ("/admin/customers", b"Customers"),
+    ("/admin/orders", b"Orders"),
+    ("/admin/pricing", b"Pricing"),
+    ("/admin/catalog", b"Catalog"),
 ]
 # Pages of the operator console: they exist on the platform domain only.
 CONSOLE_PAGES = [
@@ -45,7 +53,17 @@ TENANT_ONLY_PAGES = [
     "/dashboard",
     "/account",
     "/services",
+    "/orders",
+    "/orders/new",
+    "/orders/mass",
+    "/orders/quote",
+    "/orders/1",
+    "/funds",
     "/admin/login",
+    "/admin/customers",
+    "/admin/orders",
+    "/admin/pricing",
+    "/admin/catalog",
 ]
 
 
@@ -177,3 +195,93 @@ def test_password_fixture_is_strong_enough():
     from app.accounts.services import check_password_strength
 
     check_password_strength(PASSWORD)
+
+
+# --- ids of another tenant's rows, typed into URLs -------------------------------------------
+
+
+@pytest.fixture
+def shops(app, make):
+    """acme (alice, an owner) and nusa (budi, an owner); budi has an order, nusa a price rule
+    and a customer group."""
+    from decimal import Decimal
+
+    from app.orders.services import place_order
+    from app.pricing.retail import set_group, set_price_rule
+    from tests.ordering import LINK, build_shop, fund, fund_tenant
+
+    ids = build_shop(app, make)
+    make.staff(ids["acme"], "staff@acme.example.com", role="owner")
+    make.staff(ids["nusa"], "staff@nusa.example.com", role="owner")
+    fund(app, ids["budi"], "100000")
+    fund_tenant(app, ids["nusa"], "5.00")
+    with app.app_context(), tenant_scope(ids["nusa"]):
+        placed = place_order(
+            tenant_id=ids["nusa"],
+            customer_id=ids["budi"],
+            service_id=ids["views"],
+            fields={"link": LINK, "quantity": "100"},
+            actor="test",
+        )
+        rule = set_price_rule(
+            ids["nusa"], actor="test", service_id=ids["likes"], markup=Decimal(50)
+        )
+        group = set_group(ids["nusa"], actor="test", name="VIP", discount_percent=Decimal(5))
+        db.session.commit()
+        ids.update(order=placed.order.id, rule=rule.id, group=group.id)
+    return ids
+
+
+def nusa_state(app, ids) -> tuple:
+    from app.ledger import balance, wallet_of
+    from app.orders.models import Order
+    from app.pricing.tenant_models import CustomerGroup, PriceRule
+
+    with app.app_context(), tenant_scope(ids["nusa"]):
+        budi = db.session.get(User, ids["budi"])
+        return (
+            db.session.get(Order, ids["order"]).status,
+            balance(wallet_of(budi)),
+            db.session.get(PriceRule, ids["rule"]) is not None,
+            db.session.get(CustomerGroup, ids["group"]).discount_percent,
+        )
+
+
+def test_a_customer_cannot_open_or_cancel_another_tenants_order(shops, app, browser_for):
+    before = nusa_state(app, shops)
+    acme = browser_for("acme.localhost")
+    assert sign_in(acme, "/login", "alice@example.com").status_code == 302
+    assert acme.get(f"/orders/{shops['order']}").status_code == 404
+    assert acme.post(f"/orders/{shops['order']}/cancel").status_code == 404
+    listed = acme.get(f"/orders?q={shops['order']}").data
+    assert f'href="/orders/{shops["order"]}"'.encode() not in listed
+    assert nusa_state(app, shops) == before
+
+
+STAFF_ID_PROBES = [
+    ("get", "/admin/orders/{order}", {}),
+    ("post", "/admin/orders/{order}/cancel", {}),
+    ("get", "/admin/customers/{budi}", {}),
+    ("post", "/admin/customers/{budi}/adjust", {"amount": "-100", "reason": "stolen"}),
+    ("post", "/admin/customers/{budi}/pricing", {"discount_percent": "90"}),
+    ("post", "/admin/pricing/rules/{rule}/delete", {}),
+    ("post", "/admin/pricing/groups/{group}", {"name": "Hacked", "discount_percent": "99"}),
+]
+
+
+@pytest.mark.parametrize("method, path, data", STAFF_ID_PROBES)
+def test_staff_cannot_reach_another_tenants_rows_by_id(shops, app, browser_for, method, path, data):
+    before = nusa_state(app, shops)
+    acme = browser_for("acme.localhost")
+    assert sign_in(acme, "/admin/login", "staff@acme.example.com").status_code == 302
+    response = getattr(acme, method)(path.format(**shops), data=data)
+    assert response.status_code == 404
+    assert nusa_state(app, shops) == before
+
+
+def test_another_tenants_orders_and_customers_are_not_listed(shops, browser_for):
+    acme = browser_for("acme.localhost")
+    assert sign_in(acme, "/admin/login", "staff@acme.example.com").status_code == 302
+    assert b"budi@example.com" not in acme.get("/admin/customers?q=budi").data
+    assert b"budi@example.com" not in acme.get("/admin/orders?q=budi").data
+    assert b"budi@example.com" not in acme.get(f"/admin/orders?q={shops['order']}").data

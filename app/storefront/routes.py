@@ -1,14 +1,19 @@
 from flask import g, request
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.catalog.models import Service
 from app.extensions import db
-from app.money import format_rate
+from app.ledger.history import customer_balance
+from app.money import format_amount, format_rate
+from app.orders.queries import count_customer_orders, customer_orders
 from app.pricing.retail import price_list
 from app.storefront import bp
+from app.storefront.orders import order_rows
 from tenants.pagecache import cached_for_visitors
 from tenants.web import render_themed
+
+LATEST_ORDERS = 5
 
 
 @cached_for_visitors
@@ -20,8 +25,15 @@ def storefront_home():
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    """The customer's area."""
-    return render_themed("storefront/dashboard.html")
+    """The customer's area: the balance, how many orders, and the latest ones."""
+    tenant, user = g.tenant, current_user._get_current_object()
+    latest = customer_orders(tenant.id, user.id, limit=LATEST_ORDERS)
+    return render_themed(
+        "storefront/dashboard.html",
+        balance=format_amount(customer_balance(tenant, user), tenant.currency),
+        order_count=count_customer_orders(tenant.id, user.id),
+        rows=order_rows(latest, price_list(tenant.id)) if latest else [],
+    )
 
 
 @bp.get("/services")
