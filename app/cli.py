@@ -22,6 +22,7 @@ operator_cli = AppGroup("operator", help="Platform operators.")
 tenant_cli = AppGroup("tenant", help="Tenants (reseller panels).")
 customer_cli = AppGroup("customer", help="A tenant's customers.")
 domain_cli = AppGroup("domain", help="Custom domains.")
+orders_cli = AppGroup("orders", help="The order pipeline.")
 
 
 @operator_cli.command("create")
@@ -163,6 +164,18 @@ def domain_add(slug: str, hostname: str, verified: bool) -> None:
     click.echo(f"Domain {domain.hostname} added to {tenant.slug}; it {state}.")
 
 
+@orders_cli.command("sweep")
+@operator_command
+def orders_sweep() -> None:
+    """Re-enqueue due pending/unknown orders; move stuck submissions to unknown."""
+    from app.orders.forwarding import sweep_orders
+
+    report = sweep_orders()
+    click.echo(f"Swept: {report.summary()}.")
+    if report.errors:
+        raise click.ClickException("; ".join(report.errors))
+
+
 @click.command("rotate-secrets")
 @with_appcontext
 @operator_command
@@ -203,7 +216,10 @@ def register_commands(app: Flask) -> None:
 
     customer_cli.add_command(customer_credit_command)
     tenant_cli.add_command(tenant_topup_command)
-    groups = (operator_cli, tenant_cli, customer_cli, domain_cli, provider_cli, fx_cli, ledger_cli)
+    groups = (
+        operator_cli, tenant_cli, customer_cli, domain_cli, provider_cli, fx_cli, ledger_cli,
+        orders_cli,
+    )  # fmt: skip
     for group in groups:
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

@@ -537,6 +537,19 @@ def test_a_pending_order_is_recorded_for_forwarding_after_commit(orders, shop, m
     assert orders.services.orders_to_forward() == []
 
 
+def test_other_orders_savepoints_neither_send_early_nor_forget(orders, shop, ledger, monkeypatch):
+    sent = []
+    monkeypatch.setattr(orders.services, "enqueue_forwarding", sent.append)
+    first = place(orders, shop).order
+    second = place(orders, shop).order  # its savepoint's release is not the commit
+    assert sent == []
+    with pytest.raises(ledger.InsufficientFunds):
+        place(orders, shop, customer=shop.bob)  # its savepoint rolls back
+    assert orders.services.orders_to_forward() == [first.id, second.id]
+    db.session.commit()
+    assert sent == [[first.id, second.id]]
+
+
 def test_api_statuses_follow_the_common_protocol(orders):
     m = orders.models
     assert {s: m.API_STATUS[s] for s in m.STATUSES} == {

@@ -8,14 +8,17 @@ Run exactly one `pasok cron` per deployment: two schedulers would enqueue everyt
 from rq import cron
 
 from workers.jobs import heartbeat, verify_ledger
-from workers.queues import DEFAULT
+from workers.order_jobs import sweep_orders
+from workers.queues import DEFAULT, FORWARD
 
 cron.register(heartbeat, DEFAULT, interval=60, name="workers.heartbeat", result_ttl=120)
 cron.register(verify_ledger, DEFAULT, interval=3600, name="ledger.verify", job_timeout=600)
+# Re-enqueue due `pending`/`unknown` orders whose job is missing or stale, move `submitting`
+# orders past their deadline to `unknown`; on `forward`, so it never waits behind a status sync.
+cron.register(
+    sweep_orders, FORWARD, interval=60, name="orders.sweep", job_timeout=300, result_ttl=300
+)
 
-# Order pipeline (issue 5), filled in with its jobs:
-#   cron.register(sweep_orders, FORWARD, interval=60, name="orders.sweep")
-#       re-enqueue stale `pending` orders, move `submitting` past its deadline to `unknown`;
-#       on `forward`, so it never waits behind a status sync.
+# Order pipeline (issue 5), still to come:
 #   cron.register(sync_statuses, STATUS, interval=60, name="orders.sync")
 #       fan out the status sync into batch jobs of up to 100 orders per provider.

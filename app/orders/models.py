@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -132,7 +132,23 @@ class Order(TenantOwned, db.Model):
     provider_service_id: Mapped[int | None] = mapped_column(ForeignKey("provider_services.id"))
     external_id: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(default=0)
+    # When a `pending` or `unknown` order is next due; while `submitting`, the deadline after
+    # which the sweeper takes the worker for dead.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The forwarding bookkeeping (app/orders/forwarding.py). `submitted_at`: when the current
+    # submission was claimed. `ref_sent`: it carried Pasok's order id as `ref` to a provider
+    # that honours it, which alone makes an ambiguous outcome safe to resend.
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ref_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Tries on the current route without a definite answer; reset on moving to the next route.
+    route_tries: Mapped[int] = mapped_column(default=0)
+    # Routes given up on (provider service ids): they rejected the service or never answered.
+    skipped_routes: Mapped[list[int] | None] = mapped_column(JSON)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    # An `unknown` order that must not be resent waits for an operator: since when, and the
+    # evidence (time, link, quantity, provider, what was seen).
+    review_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

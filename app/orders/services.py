@@ -14,9 +14,10 @@ nothing more. The unique constraints on the order row decide it: the INSERT is
 then finds its order. The ledger is idempotent by order id as well (`order-<id>`), a second line
 of defence.
 
-Forwarding upstream is a later issue: orders that are ready (`pending`) are recorded in
-`session.info[FORWARD_AFTER_COMMIT]`, and after the commit `enqueue_forwarding` receives their
-ids; the forward job will plug in there. A rollback drops the list.
+Forwarding: orders that are ready (`pending`) are recorded in
+`session.info[FORWARD_AFTER_COMMIT]`, and after the outermost commit `enqueue_forwarding` puts
+their forward jobs on the queue (app/orders/forwarding.py); a rollback drops the list. The order
+row is committed before its job exists, and the sweeper picks up any order whose job was lost.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from app.catalog.order_types import order_type
 from app.errors import NotFound, PasokError, ValidationError
 from app.extensions import db
 from app.ledger import InsufficientFunds, charge_order, charge_wholesale, refund_order
+from app.orders.alerts import alert_owners_after_commit
 from app.orders.models import (
     CANCELED,
     MAX_REF,
@@ -264,6 +266,7 @@ def _place(
     if charged.wholesale_pending:
         order.status = ON_HOLD
         db.session.flush()
+        alert_owners_after_commit(tenant.id)
         log.info("order %s of tenant %s is on hold: wholesale wallet short", order.id, tenant.id)
     return PlacedOrder(order, True)
 
@@ -375,10 +378,12 @@ def orders_to_forward(session: Session | None = None) -> list[int]:
 
 
 def enqueue_forwarding(order_ids: list[int]) -> None:
-    """Called after the commit that made these orders ready to send. The forward job (a later
-    issue) is enqueued here, with a deterministic job id per order; until then the sweeper's
-    scan of `pending` orders is what picks them up."""
-    log.debug("orders ready to forward: %s", order_ids)
+    """Called after the commit that made these orders ready to send: their forward jobs go on
+    the queue (app/orders/forwarding.py). It never raises; if Redis is down, the sweeper's scan
+    of `pending` orders picks them up."""
+    from app.orders.forwarding import enqueue_forwarding as enqueue
+
+    enqueue(order_ids)
 
 
 def _forward_after_commit(order_ids: list[int]) -> None:
@@ -386,8 +391,13 @@ def _forward_after_commit(order_ids: list[int]) -> None:
         db.session.info.setdefault(FORWARD_AFTER_COMMIT, []).extend(order_ids)
 
 
+# SQLAlchemy fires these for a SAVEPOINT's release and rollback too: only the outermost
+# transaction's end says whether the orders are committed (another order's savepoint in the
+# same transaction must neither send them early nor forget them).
 @event.listens_for(Session, "after_commit")
 def _forward_committed_orders(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     order_ids = session.info.pop(FORWARD_AFTER_COMMIT, None)
     if order_ids:
         enqueue_forwarding(order_ids)
@@ -395,7 +405,8 @@ def _forward_committed_orders(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back_orders(session: Session) -> None:
-    session.info.pop(FORWARD_AFTER_COMMIT, None)
+    if not session.in_nested_transaction():
+        session.info.pop(FORWARD_AFTER_COMMIT, None)
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""The order pipeline's jobs, and how they are put on the `forward` queue.
+
+One job per order and attempt: `forward-<order>-<attempts>`, enqueued with rq's `unique=True`, so
+a placement, a retry and the sweeper asking for the same order at the same attempt leave one job
+waiting. rq 3.0 refuses a unique id while its previous job is still stored (a finished one for
+`RESULT_TTL`, a failed one for `FAILURE_TTL`); a job that ended without claiming its order (it
+was not due yet, or it failed before the claim) would then block that order's id. So a refusal
+is inspected: a job that has ended, or that started longer ago than any job may run (its worker
+died), is deleted and the order enqueued again. The claim inside the job makes a second copy
+harmless anyway: only one job ever moves an order from `pending` to `submitting`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import redis
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from workers.context import AppJob, across_tenants_job
+from workers.queues import FORWARD, get_queue
+
+log = logging.getLogger(__name__)
+
+# A forward job claims, makes one HTTP call (a connect timeout and the provider's timeout) and
+# writes the outcome; RQ stops it after this long, leaving the order to the sweeper.
+JOB_TIMEOUT = 180
+RESULT_TTL = 600
+FAILURE_TTL = 7 * 24 * 3600
+ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
+@across_tenants_job
+def forward_order(order_id: int) -> str:
+    """Send one order upstream (or settle an `unknown` one); says what happened."""
+    from app.orders.forwarding import forward_order as forward
+
+    return forward(order_id)
+
+
+@across_tenants_job
+def sweep_orders() -> dict[str, int]:
+    """Re-enqueue due `pending`/`unknown` orders, move stuck `submitting` ones to `unknown`."""
+    from app.orders.forwarding import sweep_orders as sweep
+
+    return sweep().as_dict()
+
+
+def forward_job_id(order_id: int, attempts: int) -> str:
+    return f"forward-{order_id}-{attempts}"
+
+
+def enqueue_forward(order_id: int, attempts: int, connection: redis.Redis | None = None) -> bool:
+    """Put the forward job of `order_id` at `attempts` on the queue, unless one is already
+    waiting or running; True if this call enqueued it. Redis errors propagate."""
+    queue = get_queue(FORWARD, connection)
+    job_id = forward_job_id(order_id, attempts)
+    for _ in range(2):
+        try:
+            queue.enqueue(
+                forward_order,
+                order_id,
+                job_id=job_id,
+                unique=True,
+                job_timeout=JOB_TIMEOUT,
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+                description=f"forward order {order_id} (attempt {attempts + 1})",
+            )
+            return True
+        except DuplicateJobError:
+            try:
+                job = AppJob.fetch(job_id, connection=queue.connection)
+            except NoSuchJobError:
+                continue  # it expired in between: try again
+            if not is_stale(job):
+                return False
+            job.delete()
+    return False
+
+
+def ensure_forward_jobs(
+    orders: Iterable[tuple[int, int]], connection: redis.Redis | None = None
+) -> int:
+    """For each (order id, attempts), enqueue the forward job if it is missing or stale (the
+    sweeper's check: one round trip per batch for the jobs that are fine). Returns how many
+    jobs were enqueued."""
+    pairs = list(orders)
+    if not pairs:
+        return 0
+    queue = get_queue(FORWARD, connection)
+    jobs = AppJob.fetch_many(
+        [forward_job_id(order_id, attempts) for order_id, attempts in pairs],
+        connection=queue.connection,
+    )
+    enqueued = 0
+    for (order_id, attempts), job in zip(pairs, jobs, strict=True):
+        if job is None or is_stale(job):
+            enqueued += enqueue_forward(order_id, attempts, queue.connection)
+    return enqueued
+
+
+def is_stale(job: Job) -> bool:
+    """The job will not run its order again: it ended, or its worker died while running it."""
+    try:
+        status = job.get_status(refresh=False) or job.get_status()
+    except InvalidJobOperation:  # a hash without a status is as good as gone
+        return True
+    if status in ENDED:
+        return True
+    if status == JobStatus.STARTED and job.started_at is not None:
+        started = job.started_at
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)
+        return datetime.now(UTC) - started > timedelta(seconds=JOB_TIMEOUT + 60)
+    return False
