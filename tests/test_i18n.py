@@ -186,9 +186,7 @@ def test_committed_mo_is_compiled_from_the_po(catalogue):
         committed = read_mo(file)
 
     def table(mo: Catalog) -> dict:
-        return {
-            (tuple(ids_of(m)), m.context): tuple(translations_of(m)) for m in mo if m.id
-        }
+        return {(tuple(ids_of(m)), m.context): tuple(translations_of(m)) for m in mo if m.id}
 
     assert table(committed) == table(read_mo(compiled)), "run `make translations`"
 
