@@ -26,6 +26,7 @@ TENANTS = [
         "locale": "en",
         "owner": ("owner@acme.example.com", "acme-owner-1"),
         "customers": [("alice@example.com", "alice-demo-1"), ("bob@example.com", "bob-demo-1")],
+        "opening_balance": "25.00",
     },
     {
         "slug": "toko",
@@ -35,15 +36,20 @@ TENANTS = [
         "locale": "id",
         "owner": ("pemilik@toko.example.com", "toko-owner-1"),
         "customers": [("budi@example.com", "budi-demo-1"), ("siti@example.com", "siti-demo-1")],
+        "opening_balance": "400000",
     },
 ]
+# Each tenant's wholesale wallet, in the platform currency, so demo orders go upstream at once.
+DEMO_WHOLESALE_CREDIT = Decimal("100.00")
 EMBEDDED_REDIS_PORT = 6390
 SANDBOX_PORT = 6391
 
 
 def seed_demo() -> Iterator[str]:
-    """Create whatever of the demo is missing; run it as often as you like."""
+    """Create whatever of the demo is missing; run it as often as you like (the opening
+    credits are keyed, so they are made once)."""
     from app.accounts.services import create_user, find_user
+    from app.ledger import adjust_customer, topup_tenant
     from tenants.context import platform_scope
     from tenants.provisioning import create_tenant
 
@@ -70,10 +76,27 @@ def seed_demo() -> Iterator[str]:
             yield f"tenant {tenant.slug}"
         with tenant_scope(tenant.id):
             for email, password in spec["customers"]:
-                if find_user(CUSTOMER, email) is None:
-                    create_user(kind=CUSTOMER, tenant_id=tenant.id, email=email, password=password)
+                customer = find_user(CUSTOMER, email)
+                if customer is None:
+                    customer = create_user(
+                        kind=CUSTOMER, tenant_id=tenant.id, email=email, password=password
+                    )
                     db.session.flush()
                     yield f"customer {email} on {tenant.slug}"
+                adjust_customer(
+                    customer,
+                    Decimal(spec["opening_balance"]),
+                    "demo opening credit",
+                    "seed-demo",
+                    key=f"demo-opening-{tenant.slug}-{email}",
+                )
+        topup_tenant(
+            tenant,
+            DEMO_WHOLESALE_CREDIT,
+            "demo opening credit",
+            "seed-demo",
+            key=f"demo-wholesale-{tenant.slug}",
+        )
 
 
 DEMO_FX = ("USD", "IDR", "16250")

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -145,6 +146,14 @@ def test_seed_demo_is_idempotent(pasok, app):
         assert tenants["acme"].currency == "USD" and tenants["acme"].default_locale == "en"
         assert tenants["toko"].currency == "IDR" and tenants["toko"].default_locale == "id"
         assert tenants["acme"].theme != tenants["toko"].theme
+        # Opening credits, made once however often the seed runs, so demo orders go through.
+        from app.ledger import balance, verify_ledger, wallet_of, wholesale_wallet_of
+
+        customers = {u.email: u for u in db.session.scalars(select(User))}
+        assert balance(wallet_of(customers["alice@example.com"])) == Decimal("25")
+        assert balance(wallet_of(customers["budi@example.com"])) == Decimal("400000")
+        assert balance(wholesale_wallet_of(tenants["toko"])) == Decimal("100")
+        assert verify_ledger().ok
 
 
 def test_the_console_script_runs_without_a_traceback(tmp_path):

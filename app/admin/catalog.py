@@ -21,13 +21,11 @@ from app.admin import bp
 from app.admin.pricing import (
     FIXED,
     MARKUP,
+    PAGE_SIZE,
     VIEW_HELPERS,
-    Page,
     Preview,
     apply_service_rule,
-    as_id,
     catalog_categories,
-    page_of,
     plain,
     published_service,
     rule_values,
@@ -44,6 +42,7 @@ from app.catalog.models import PUBLISHED, Category, Service
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.navigation import safe_next
+from app.paging import Page, as_id, page_of
 from app.pricing.retail import set_override
 from app.pricing.tenant_models import CatalogOverride, PriceRule
 
@@ -159,7 +158,7 @@ def catalog_page(filters: CatalogFilters) -> tuple[list[CatalogRow], Page]:
         )
 
     total = db.session.scalar(joined(select(func.count(Service.id))))
-    page = page_of(total)
+    page = page_of(total, PAGE_SIZE)
     rows = db.session.execute(
         joined(select(Service, own, own_category))
         .options(contains_eager(Service.category))

@@ -25,7 +25,6 @@ from app.admin.customer_forms import (
 )
 from app.admin.orders import MONEY_ROLES, money, service_names
 from app.admin.routes import staff_required
-from app.console.catalog import Page, as_id, page_of
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.ledger import (
@@ -48,6 +47,7 @@ from app.ledger.models import (
 from app.money import parse_amount
 from app.money.amounts import parse_plain_decimal, places_of
 from app.orders.models import Order
+from app.paging import Page, as_id, page_of
 from app.pricing.retail import GROUP, PERSONAL, customer_discount, set_customer_discount
 from app.pricing.tenant_models import CustomerGroup, CustomerPricing
 

@@ -23,7 +23,6 @@ from app.admin.customer_forms import CancelOrderForm
 from app.admin.routes import staff_required
 from app.audit.models import AuditEntry
 from app.catalog.models import Service
-from app.console.catalog import Page, as_id, page_of, url_with
 from app.errors import NotFound
 from app.extensions import db
 from app.ledger import JournalEntry, OrderNotCharged, order_totals
@@ -45,6 +44,7 @@ from app.orders.models import (
     Order,
 )
 from app.orders.services import OrderNotCancelable, cancel_unsent_order
+from app.paging import Page, as_id, page_of, url_with
 from app.pricing.tenant_models import CatalogOverride
 
 PAGE_SIZE = 50

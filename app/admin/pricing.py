@@ -8,7 +8,6 @@ the same setter the *Save* button does, prices the catalog with it and rolls it 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,6 +41,7 @@ from app.extensions import db
 from app.money import format_rate, parse_rate
 from app.money.fx import MissingFxRate
 from app.navigation import safe_next
+from app.paging import Page, as_id, page_of, url_with
 from app.pricing.retail import (
     CATEGORY_MARKUP,
     GLOBAL_MARKUP,
@@ -71,7 +71,6 @@ from app.pricing.tenant_models import (
 PAGE_SIZE = 50
 WARNING_LIMIT = 20  # flagged services listed in the warning; the margin table shows them all
 PREVIEW_LIMIT = 200  # changed prices listed by a preview
-MAX_ID = 2**31 - 1
 
 RULE_LABELS = {
     SERVICE_FIXED: _l("Service fixed price"),
@@ -97,16 +96,6 @@ def rate_in(rate: Decimal | None, currency: str) -> str:
     return "—" if rate is None else format_rate(rate, currency)
 
 
-def url_with(**changes) -> str:
-    """This page's URL with some query arguments changed (None drops one)."""
-    args = request.args.to_dict()
-    args.update({k: v for k, v in changes.items() if v is not None})
-    for key in [k for k, v in changes.items() if v is None]:
-        args.pop(key, None)
-    args = {k: v for k, v in args.items() if v not in ("", None)}
-    return url_for(request.endpoint, **(request.view_args or {}), **args)
-
-
 VIEW_HELPERS = {
     "plain": plain,
     "percent": percent,
@@ -114,43 +103,6 @@ VIEW_HELPERS = {
     "url_with": url_with,
     "rule_labels": RULE_LABELS,
 }
-
-
-def as_id(value: str | int | None) -> int | None:
-    """A row id typed or sent by a person, or None: never a number the database cannot hold."""
-    if isinstance(value, str):
-        value = value.strip().lstrip("#")
-        value = int(value) if value.isdigit() and len(value) < 10 else None
-    return value if isinstance(value, int) and 0 < value <= MAX_ID else None
-
-
-@dataclass(frozen=True)
-class Page:
-    number: int
-    size: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.size))
-
-    @property
-    def offset(self) -> int:
-        return (self.number - 1) * self.size
-
-    @property
-    def first(self) -> int:
-        return min(self.total, self.offset + 1)
-
-    @property
-    def last(self) -> int:
-        return min(self.total, self.offset + self.size)
-
-
-def page_of(total: int, size: int = PAGE_SIZE) -> Page:
-    """The page asked for in `?page=`, kept within the pages there are."""
-    number = as_id(request.args.get("page", "")) or 1
-    return Page(min(number, max(1, math.ceil(total / size))), size, total)
 
 
 def tenant_prices() -> tuple[PriceList | None, str | None]:
@@ -367,7 +319,7 @@ class MarginTable:
                 or p.service_id == number
             )
         ]
-        page = page_of(len(found))
+        page = page_of(len(found), PAGE_SIZE)
         return cls(q, category_id, only_below, found[page.offset : page.offset + page.size], page)
 
     @property

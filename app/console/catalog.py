@@ -6,7 +6,6 @@ a page's routes, provider services and providers in a fixed number of queries.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 
@@ -48,6 +47,7 @@ from app.extensions import db
 from app.money import CURRENCIES, format_amount, format_rate, inverse_rate
 from app.money.fx import MissingFxRate
 from app.navigation import safe_next
+from app.paging import Page, as_id, int_arg, page_of, url_with
 from app.pricing.models import WholesaleRule
 from app.pricing.wholesale import WholesalePrice, wholesale_prices
 from app.providers.models import Provider, ProviderService
@@ -172,64 +172,6 @@ def shown_value(key: str, value) -> str:
     return str(value)
 
 
-def url_with(**changes) -> str:
-    """This page's URL with some query arguments changed (None drops one)."""
-    args = request.args.to_dict()
-    args.update({k: v for k, v in changes.items() if v is not None})
-    for key in [k for k, v in changes.items() if v is None]:
-        args.pop(key, None)
-    args = {k: v for k, v in args.items() if v not in ("", None)}
-    return url_for(request.endpoint, **(request.view_args or {}), **args)
-
-
-@dataclass(frozen=True)
-class Page:
-    number: int
-    size: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.size))
-
-    @property
-    def offset(self) -> int:
-        return (self.number - 1) * self.size
-
-    @property
-    def first(self) -> int:
-        return min(self.total, self.offset + 1)
-
-    @property
-    def last(self) -> int:
-        return min(self.total, self.offset + self.size)
-
-
-def page_of(total: int, size: int = PAGE_SIZE) -> Page:
-    """The page asked for in `?page=`, kept within the pages there are."""
-    try:
-        number = int(request.args.get("page", "1"))
-    except ValueError:
-        number = 1
-    pages = max(1, math.ceil(total / size))
-    return Page(min(max(number, 1), pages), size, total)
-
-
-MAX_ID = 2**31 - 1
-
-
-def int_arg(name: str) -> int | None:
-    value = request.args.get(name, "").strip()
-    return as_id(value)
-
-
-def as_id(value: str | int | None) -> int | None:
-    """A row id typed or sent by a person, or None: never a number the database cannot hold."""
-    if isinstance(value, str):
-        value = int(value) if value.isdigit() and len(value) < 10 else None
-    return value if isinstance(value, int) and 0 < value <= MAX_ID else None
-
-
 def get_or_404(model, object_id: int):
     row = db.session.get(model, object_id) if as_id(object_id) else None
     if row is None:
@@ -283,7 +225,7 @@ def services_page(conditions: list) -> tuple[list[Service], Page]:
     """One page of services, by category, with their category, routes, provider services and
     providers loaded: five queries however long the page is."""
     total = db.session.scalar(select(func.count(Service.id)).where(*conditions))
-    page = page_of(total)
+    page = page_of(total, PAGE_SIZE)
     services = db.session.scalars(
         select(Service)
         .join(Service.category)

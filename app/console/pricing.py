@@ -17,7 +17,6 @@ from app.catalog.models import Category, Service
 from app.console import bp
 from app.console.catalog import (
     CatalogFilters,
-    as_id,
     filter_choices,
     load_service,
     plain,
@@ -41,6 +40,7 @@ from app.money import CURRENCIES, parse_rate
 from app.money.amounts import parse_plain_decimal
 from app.money.fx import MissingFxRate, get_rate, list_rates, set_rate
 from app.navigation import safe_next
+from app.paging import as_id
 from app.pricing.models import WholesaleRule
 from app.pricing.wholesale import clear_rule, set_fixed_rate, set_markup
 

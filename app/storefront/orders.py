@@ -46,10 +46,10 @@ from app.orders.services import (
     place_orders_mass,
 )
 from app.orders.validation import COUNTED_LISTS, OrderRejected, validate_order
+from app.paging import page_of, page_url
 from app.pricing.retail import PriceList, ServiceNotForSale, price_list, quote
 from app.storefront import bp
 from app.storefront.forms import PARAM_HELP, PARAM_LABELS, MassOrderForm, OrderForm
-from app.storefront.paging import page_of, page_url
 from tenants.web import render_themed
 
 ORDERS_PER_PAGE = 20

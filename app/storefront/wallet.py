@@ -18,8 +18,8 @@ from app.ledger.history import (
 )
 from app.ledger.models import ADJUSTMENT, CLAWBACK, ORDER_CHARGE, PARTIAL_REFUND, REFUND, TOPUP
 from app.money import format_amount
+from app.paging import page_of, page_url
 from app.storefront import bp
-from app.storefront.paging import page_of, page_url
 from tenants.web import render_themed
 
 LINES_PER_PAGE = 25
