@@ -176,6 +176,21 @@ def orders_sweep() -> None:
         raise click.ClickException("; ".join(report.errors))
 
 
+@orders_cli.command("sync")
+@click.option("--provider", "provider_name", default=None, help="Only this provider's orders.")
+@operator_command
+def orders_sync(provider_name: str | None) -> None:
+    """Ask providers about due orders now, in this process, and apply their answers."""
+    from app.orders.status_sync import sync_statuses
+    from app.providers.services import get_provider
+
+    provider_id = get_provider(provider_name).id if provider_name else None
+    report = sync_statuses(provider_id)
+    click.echo(f"Synced: {report.summary()}.")
+    if report.errors:
+        raise click.ClickException("; ".join(report.errors))
+
+
 @click.command("rotate-secrets")
 @with_appcontext
 @operator_command

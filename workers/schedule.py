@@ -9,7 +9,8 @@ from rq import cron
 
 from workers.jobs import heartbeat, verify_ledger
 from workers.order_jobs import sweep_orders
-from workers.queues import DEFAULT, FORWARD
+from workers.queues import DEFAULT, FORWARD, STATUS
+from workers.status_jobs import sync_statuses
 
 cron.register(heartbeat, DEFAULT, interval=60, name="workers.heartbeat", result_ttl=120)
 cron.register(verify_ledger, DEFAULT, interval=3600, name="ledger.verify", job_timeout=600)
@@ -19,6 +20,7 @@ cron.register(
     sweep_orders, FORWARD, interval=60, name="orders.sweep", job_timeout=300, result_ttl=300
 )
 
-# Order pipeline (issue 5), still to come:
-#   cron.register(sync_statuses, STATUS, interval=60, name="orders.sync")
-#       fan out the status sync into batch jobs of up to 100 orders per provider.
+# Fan the status sync out into batch jobs of up to 100 orders per provider, on `status`.
+cron.register(
+    sync_statuses, STATUS, interval=60, name="orders.sync", job_timeout=300, result_ttl=300
+)

@@ -98,6 +98,7 @@ class Order(TenantOwned, db.Model):
         Index("ix_orders_customer_list", "tenant_id", "customer_id", "id"),
         Index("ix_orders_tenant_status", "tenant_id", "status", "id"),
         Index("ix_orders_status_next_attempt", "status", "next_attempt_at"),
+        Index("ix_orders_status_next_poll", "status", "next_poll_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -149,6 +150,10 @@ class Order(TenantOwned, db.Model):
     # evidence (time, link, quantity, provider, what was seen).
     review_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     review: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The status sync (app/orders/status_sync.py): when an order that is upstream is next asked
+    # about (None: at once), and when it reached its final status there.
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
