@@ -72,9 +72,11 @@ def register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
     from app.console import bp as console_bp
+    from app.console.rq_dashboard import mount_rq_dashboard
     from app.health import bp as health_bp
     from app.site import bp as site_bp
     from app.storefront import bp as storefront_bp
 
     for blueprint in (health_bp, site_bp, storefront_bp, auth_bp, admin_bp, console_bp):
         app.register_blueprint(blueprint)
+    mount_rq_dashboard(app)

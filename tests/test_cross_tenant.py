@@ -44,6 +44,8 @@ CONSOLE_PAGES = [
     "/console/catalog/categories/1",
     "/console/pricing",
     "/console/fx",
+    "/console/pipeline",
+    "/console/rq/",
 ]
 # Pages of a tenant that do not exist on the platform domain.
 TENANT_ONLY_PAGES = [
