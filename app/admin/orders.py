@@ -30,14 +30,9 @@ from app.ledger.models import ORDER_CHARGE, PARTIAL_REFUND, REFUND, WHOLESALE_CH
 from app.money import convert_at, format_amount, format_rate
 from app.orders.alerts import OnHoldSummary, on_hold_summary
 from app.orders.models import (
-    CANCELED,
-    COMPLETED,
     FAILED,
-    IN_PROGRESS,
     ON_HOLD,
-    PARTIAL,
-    PENDING,
-    PROCESSING,
+    STATUS_LABELS,
     STATUSES,
     SUBMITTING,
     UNKNOWN,
@@ -51,18 +46,6 @@ PAGE_SIZE = 50
 # Staff who may move money: refunds, adjustments, discounts. Support staff look and answer.
 MONEY_ROLES = (OWNER, ADMIN)
 
-ORDER_STATUS_LABELS = {
-    PENDING: _l("Pending"),
-    SUBMITTING: _l("Submitting"),
-    IN_PROGRESS: _l("In progress"),
-    PROCESSING: _l("Processing"),
-    COMPLETED: _l("Completed"),
-    PARTIAL: _l("Partial"),
-    CANCELED: _l("Canceled"),
-    ON_HOLD: _l("On hold"),
-    UNKNOWN: _l("Unknown"),
-    FAILED: _l("Failed"),
-}
 # The states customers never see by name: what each means for the reseller.
 ORDER_STATUS_HINTS = {
     SUBMITTING: _l("Being sent to the provider now."),
@@ -95,7 +78,7 @@ def back_office_helpers() -> dict:
         "local_time": local_time,
         "money": money,
         "plain": plain,
-        "order_status_labels": ORDER_STATUS_LABELS,
+        "order_status_labels": STATUS_LABELS,
         "order_status_hints": ORDER_STATUS_HINTS,
         "held_orders": held_orders,
         "may_move_money": may_move_money,

@@ -35,14 +35,9 @@ from app.extensions import db
 from app.forms import at_most, required
 from app.ledger import OrderNotCharged, order_totals
 from app.orders.models import (
-    CANCELED,
-    COMPLETED,
     FAILED,
-    IN_PROGRESS,
-    ON_HOLD,
-    PARTIAL,
     PENDING,
-    PROCESSING,
+    STATUS_LABELS,
     SUBMITTING,
     UNKNOWN,
     Order,
@@ -74,18 +69,6 @@ TAB_HINTS = {
         "safely and wait for you; the others are being reconciled automatically."
     ),
     FAILED: _l("Rejected by every provider and refunded in full."),
-}
-STATUS_LABELS = {
-    PENDING: _l("Pending"),
-    SUBMITTING: _l("Submitting"),
-    IN_PROGRESS: _l("In progress"),
-    PROCESSING: _l("Processing"),
-    COMPLETED: _l("Completed"),
-    PARTIAL: _l("Partial"),
-    CANCELED: _l("Canceled"),
-    ON_HOLD: _l("On hold"),
-    UNKNOWN: _l("Unknown"),
-    FAILED: _l("Failed"),
 }
 # The review evidence (app/orders/review.py `review_evidence`), in the order people read it.
 EVIDENCE_LABELS = {

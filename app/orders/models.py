@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,6 +57,20 @@ STATUSES = (
 # Not yet sent upstream: the customer may still cancel these for a full refund.
 UNSENT = (PENDING, ON_HOLD)
 FINAL = (COMPLETED, PARTIAL, CANCELED, FAILED)
+
+# What staff and operators see for each internal status, in their language.
+STATUS_LABELS = {
+    PENDING: _l("Pending"),
+    SUBMITTING: _l("Submitting"),
+    IN_PROGRESS: _l("In progress"),
+    PROCESSING: _l("Processing"),
+    COMPLETED: _l("Completed"),
+    PARTIAL: _l("Partial"),
+    CANCELED: _l("Canceled"),
+    ON_HOLD: _l("On hold"),
+    UNKNOWN: _l("Unknown"),
+    FAILED: _l("Failed"),
+}
 
 API_STATUS = {
     PENDING: "Pending",
