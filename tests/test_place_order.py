@@ -550,20 +550,27 @@ def test_other_orders_savepoints_neither_send_early_nor_forget(orders, shop, led
     assert sent == [[first.id, second.id]]
 
 
-def test_api_statuses_follow_the_common_protocol(orders):
-    m = orders.models
-    assert {s: m.API_STATUS[s] for s in m.STATUSES} == {
-        "pending": "Pending",
-        "on_hold": "Pending",
-        "submitting": "In progress",
-        "unknown": "In progress",
-        "in_progress": "In progress",
-        "processing": "Processing",
-        "completed": "Completed",
-        "partial": "Partial",
-        "canceled": "Canceled",
-        "failed": "Canceled",
-    }
+def test_an_order_shows_pending_exactly_while_the_customer_may_cancel_it(orders, shop):
+    """Every internal status reads as one of API v2's six, and as *Pending* exactly while the
+    customer can still cancel for a full refund."""
+    api_v2 = {"Pending", "In progress", "Processing", "Completed", "Partial", "Canceled"}
+    for status in orders.models.STATUSES:
+        order = place(orders, shop).order
+        db.session.execute(
+            update(orders.models.Order)
+            .where(orders.models.Order.id == order.id)
+            .values(status=status)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.refresh(order)
+        shown = order.api_status
+        assert shown in api_v2
+        try:
+            orders.services.cancel_unsent_order(order.id, shop.alice.id, actor="test")
+            cancelled = True
+        except orders.services.OrderNotCancelable:
+            cancelled = False
+        assert cancelled == (shown == "Pending"), status
 
 
 # --- funds -----------------------------------------------------------------------------------

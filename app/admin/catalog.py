@@ -264,36 +264,27 @@ def shown_category(category_id: int) -> str:
 def catalog_service(service_id: int):
     """Rename, re-describe or hide one service; see and set its price."""
     service = published_service(as_id(service_id)) or abort(404)
-    override = own_override(service_id=service.id)
-    if request.method == "GET":
-        form = ServiceOverrideForm(
-            formdata=None,
-            name=override.name if override else "",
-            description=override.description if override else "",
-            hidden=bool(override and override.hidden),
-        )
-    else:
-        form = ServiceOverrideForm()
-    if form.validate_on_submit():
-        try:
-            set_override(
-                g.tenant.id,
-                service_id=service.id,
-                hidden=form.hidden.data,
-                name=form.name.data,
-                description=form.description.data,
-                actor=current_user,
-            )
-        except (ValidationError, NotFound) as error:
-            db.session.rollback()
-            attach_error(
-                form, error if isinstance(error, ValidationError) else ValidationError(str(error))
-            )
-        else:
-            db.session.commit()
-            flash(_("Service #%(id)s saved.", id=service.id), "success")
-            return redirect(url_for("admin.catalog_service", service_id=service.id))
+    form = ServiceOverrideForm(obj=own_override(service_id=service.id))
+    if form.validate_on_submit() and saved_override(form, service_id=service.id):
+        flash(_("Service #%(id)s saved.", id=service.id), "success")
+        return redirect(url_for("admin.catalog_service", service_id=service.id))
     return render_service(service, form=form)
+
+
+def saved_override(form: ServiceOverrideForm | CategoryOverrideForm, **target: int) -> bool:
+    """Save the form's name, description and hidden flag for `target` (a service or category
+    id) and commit; False, with the reason on the form, when the engine refuses."""
+    edits = {k: v for k, v in form.data.items() if k in ("name", "description", "hidden")}
+    try:
+        set_override(g.tenant.id, **target, **edits, actor=current_user)
+    except (ValidationError, NotFound) as error:
+        db.session.rollback()
+        attach_error(
+            form, error if isinstance(error, ValidationError) else ValidationError(str(error))
+        )
+        return False
+    db.session.commit()
+    return True
 
 
 @bp.post("/catalog/services/<int:service_id>/price")
@@ -370,32 +361,10 @@ def catalog_category_edit(category_id: int):
     """Rename or hide a category on this panel."""
     category = catalog_category(as_id(category_id)) or abort(404)
     override = own_override(category_id=category.id)
-    if request.method == "GET":
-        form = CategoryOverrideForm(
-            formdata=None,
-            name=override.name if override else "",
-            hidden=bool(override and override.hidden),
-        )
-    else:
-        form = CategoryOverrideForm()
-    if form.validate_on_submit():
-        try:
-            set_override(
-                g.tenant.id,
-                category_id=category.id,
-                hidden=form.hidden.data,
-                name=form.name.data,
-                actor=current_user,
-            )
-        except (ValidationError, NotFound) as error:
-            db.session.rollback()
-            attach_error(
-                form, error if isinstance(error, ValidationError) else ValidationError(str(error))
-            )
-        else:
-            db.session.commit()
-            flash(_("Category saved."), "success")
-            return redirect(url_for("admin.catalog", category=category.id))
+    form = CategoryOverrideForm(obj=override)
+    if form.validate_on_submit() and saved_override(form, category_id=category.id):
+        flash(_("Category saved."), "success")
+        return redirect(url_for("admin.catalog", category=category.id))
     count = db.session.scalar(
         select(func.count(Service.id)).where(
             Service.category_id == category.id, Service.status == PUBLISHED
