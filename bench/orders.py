@@ -257,8 +257,7 @@ def place_one(app, shop: Shop, customer_id: int, form_token: str) -> None:
             form_token=form_token,
             actor=customer,
         )
-        # Read before the commit, which expires the order (reading it after would load it again).
-        created, status = placed.created, placed.order.status
+        created, status = placed.created, placed.status
         db.session.commit()
     if not created or status != PENDING:
         raise BenchmarkError(f"order {form_token}: created={created}, status {status}")

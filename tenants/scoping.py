@@ -3,6 +3,8 @@ without a scope, and never outside the scope's tenant."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
@@ -41,18 +43,20 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(*_criteria_for(scope.tenant_id))
 
 
-def _criteria_for(tenant_id: int | None) -> list:
+@lru_cache(maxsize=4096)
+def _criteria_for(tenant_id: int | None) -> tuple:
     """One criteria option per tenant-owned model, so joins and relationship loads are
-    scoped too, not only the statement's first entity."""
+    scoped too, not only the statement's first entity. Built once per tenant: the options are
+    immutable, and building a dozen lambda criteria costs more than most queries they scope."""
     if tenant_id is None:
-        return [
+        return tuple(
             with_loader_criteria(cls, lambda c: c.tenant_id.is_(None), include_aliases=True)
             for cls in _owned_models()
-        ]
-    return [
+        )
+    return tuple(
         with_loader_criteria(cls, lambda c: c.tenant_id == tenant_id, include_aliases=True)
         for cls in _owned_models()
-    ]
+    )
 
 
 def _owned_models() -> list[type]:

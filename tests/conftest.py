@@ -31,6 +31,14 @@ def service_missing(reason: str):
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests built on a `postgres_*` fixture carry the `postgres` marker, so a run on SQLite can
+    leave them out (`-m "not postgres"`) instead of skipping them."""
+    for item in items:
+        if any(name.startswith("postgres_") for name in item.fixturenames):
+            item.add_marker(pytest.mark.postgres)
+
+
 def pytest_sessionstart(session):
     if REQUIRE_SERVICES and not (TEST_DATABASE_URL and TEST_REDIS_URL):
         raise pytest.UsageError(

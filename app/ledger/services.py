@@ -10,6 +10,13 @@ Every movement
   (`balance = balance - x WHERE balance >= x`), so two concurrent orders can never overspend
   one wallet; only `clawback` may take a wallet below zero.
 
+Writing. An entry is written by a chain of gated steps (`_post_chain`): claim the key
+(`INSERT … ON CONFLICT DO NOTHING`), debit the guarded wallet if it can pay, move the other
+balances and write the postings. On PostgreSQL the chain, even the two entries of an order's
+charge, is one statement of data-modifying CTEs: one round trip, after which the locks it took
+are held only until the caller commits. SQLite has no such CTEs and runs the same steps one by
+one.
+
 Scoping. A movement is done for one tenant, and the caller must be in that tenant's scope or
 across tenants; otherwise `TenantScopeError`, before anything is read. The movement itself then
 works across tenants, on the accounts it derived from that tenant and no others: a wholesale
@@ -17,10 +24,10 @@ charge moves money from the tenant's wallet to the platform's sales, a row a ten
 see (a scoped UPDATE of it would silently match nothing). Pending writes of the caller are
 flushed first, so they are still checked against the caller's scope.
 
-Locking. A movement locks every account it touches in id order (`SELECT … FOR UPDATE` on
-PostgreSQL; SQLite serialises writers anyway) before it changes any, so movements cannot
-deadlock each other. Platform sales is one row every wholesale charge updates: keep the
-transactions that call `charge_order` short.
+Locking. A movement's updates lock its accounts' rows in one global order (`LOCK_RANK`), so
+movements cannot deadlock each other (SQLite serialises writers anyway). The tenant's sales and
+wholesale wallet, and the platform's sales, are rows every order updates: `charge_order` is
+best the last statement before the commit.
 """
 
 from __future__ import annotations
@@ -31,11 +38,27 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, delete, func, select, type_coerce, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Insert,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.accounts.models import CUSTOMER, User
@@ -51,6 +74,7 @@ from app.ledger.models import (
     ORDER_CHARGE,
     PARTIAL_REFUND,
     PLATFORM_SALES,
+    PROVIDER_COST,
     REFUND,
     TENANT_SALES,
     TENANT_TOPUP,
@@ -61,11 +85,12 @@ from app.ledger.models import (
     LedgerAccount,
     Posting,
 )
-from app.money import format_amount, from_micros, pro_rata_refund
+from app.money import Micros, format_amount, from_micros, pro_rata_refund
 from app.money.amounts import places_of, require_decimal
 from app.money.currency import Currency
 from app.money.currency import currency as lookup_currency
 from app.panels.models import Tenant
+from app.types import utcnow
 from tenants.context import across_tenants, current_scope
 from tenants.scoping import TenantScopeError
 
@@ -126,14 +151,25 @@ class OrderRefunded(LedgerError):
 @dataclass(frozen=True)
 class OrderCharge:
     """What `charge_order` did: the retail entry, and the wholesale entry unless the tenant's
-    wallet was short (then the order waits on hold until `charge_wholesale`)."""
+    wallet was short (then the order waits on hold until `charge_wholesale`). Ids, so that a
+    caller who needs only the outcome reads nothing back."""
 
-    entry: JournalEntry
-    wholesale_entry: JournalEntry | None
+    entry_id: int
+    wholesale_entry_id: int | None
 
     @property
     def wholesale_pending(self) -> bool:
-        return self.wholesale_entry is None
+        return self.wholesale_entry_id is None
+
+    @property
+    def entry(self) -> JournalEntry:
+        return db.session.get(JournalEntry, self.entry_id)
+
+    @property
+    def wholesale_entry(self) -> JournalEntry | None:
+        if self.wholesale_entry_id is None:
+            return None
+        return db.session.get(JournalEntry, self.wholesale_entry_id)
 
 
 @dataclass(frozen=True)
@@ -186,36 +222,49 @@ def _insert_ignoring_conflict(model):
     raise NotImplementedError(f"the ledger runs on PostgreSQL or SQLite, not {dialect}")
 
 
-def _account(
+def _spec(
     kind: str,
     currency: str,
     *,
     tenant_id: int | None = None,
     customer_id: int | None = None,
     gateway: str | None = None,
-) -> LedgerAccount:
-    """The account, created on first use. Two transactions creating it at once both get the
-    one row: the loser's INSERT … ON CONFLICT DO NOTHING waits for the winner, then selects."""
-    key = LedgerAccount.natural_key(
-        kind, currency, tenant_id=tenant_id, customer_id=customer_id, gateway=gateway
-    )
-    query = select(LedgerAccount).where(LedgerAccount.key == key)
-    found = db.session.scalar(query)
-    if found is not None:
-        return found
-    db.session.execute(
-        _insert_ignoring_conflict(LedgerAccount)
-        .values(
-            key=key,
-            kind=kind,
-            tenant_id=tenant_id,
-            customer_id=customer_id,
-            gateway=gateway,
-            currency=currency,
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    return db.session.scalars(query).one()
+) -> dict[str, Any]:
+    """What identifies an account: the columns of its natural key."""
+    return {
+        "kind": kind,
+        "currency": currency,
+        "tenant_id": tenant_id,
+        "customer_id": customer_id,
+        "gateway": gateway,
+    }
+
+
+def _accounts(*specs: dict[str, Any]) -> list[LedgerAccount]:
+    """The accounts, in the order asked, created on first use; one SELECT when all exist. Two
+    transactions creating one at once both get the one row: the loser's INSERT … ON CONFLICT
+    DO NOTHING waits for the winner, then selects."""
+    keys = [LedgerAccount.natural_key(**spec) for spec in specs]
+    found = _accounts_by_key(keys)
+    missing = [(key, spec) for key, spec in zip(keys, specs, strict=True) if key not in found]
+    if missing:
+        for key, spec in missing:
+            db.session.execute(
+                _insert_ignoring_conflict(LedgerAccount)
+                .values(key=key, **spec)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+        found.update(_accounts_by_key([key for key, _ in missing]))
+    return [found[key] for key in keys]
+
+
+def _accounts_by_key(keys: list[str]) -> dict[str, LedgerAccount]:
+    rows = db.session.scalars(select(LedgerAccount).where(LedgerAccount.key.in_(keys)))
+    return {account.key: account for account in rows}
+
+
+def _account(kind: str, currency: str, **owner: Any) -> LedgerAccount:
+    return _accounts(_spec(kind, currency, **owner))[0]
 
 
 def _tenant(tenant_id: int) -> Tenant:
@@ -311,6 +360,95 @@ def _actor_label(actor: User | str) -> str:
 # --- posting ---------------------------------------------------------------------------------
 
 
+# Row locks are taken in this order of account kinds (then ids), by every movement, so no two
+# movements can deadlock. Customer wallets come first, so that a short wallet fails an order
+# before it has locked anything every order needs.
+LOCK_RANK = {
+    CUSTOMER_WALLET: 0,
+    TENANT_SALES: 1,
+    TENANT_WHOLESALE_WALLET: 2,
+    PLATFORM_SALES: 3,
+    ADJUSTMENTS: 4,
+    GATEWAY_CLEARING: 5,
+    PROVIDER_COST: 6,
+}
+
+# What became of one entry of a chain.
+MADE = "made"  # its key claimed, the money moved, its postings written
+SHORT = "short"  # the guarded wallet could not pay: nothing of the entry is left
+TAKEN = "taken"  # its key was already used: nothing moved
+SKIPPED = "skipped"  # an entry before it in the chain was not made
+
+_ENTRIES = JournalEntry.__table__
+_ACCOUNTS = LedgerAccount.__table__
+_POSTINGS = Posting.__table__
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A journal entry to make. Its legs are in lock order; with `guarded`, the first is the
+    wallet debit that must not overdraw (it also runs for a zero amount: a negative wallet
+    cannot pay even nothing)."""
+
+    kind: str
+    key: str
+    tenant_id: int | None
+    terms: dict[str, Any]
+    legs: tuple[_Leg, ...]
+    guarded: bool
+    memo: str
+    actor: str
+    order_id: int | None
+    topup_id: int | None
+
+    @property
+    def debit(self) -> Decimal:
+        return -self.legs[0].amount
+
+
+def _entry(
+    kind: str,
+    key: str,
+    *,
+    tenant_id: int | None,
+    terms: dict[str, Any],
+    legs: Sequence[_Leg],
+    guarded: LedgerAccount | None = None,
+    memo: str = "",
+    actor: User | str = "system",
+    order_id: int | None = None,
+    topup_id: int | None = None,
+) -> _Entry:
+    totals: dict[str, Decimal] = {}
+    for leg in legs:
+        totals[leg.account.currency] = totals.get(leg.account.currency, Decimal(0)) + leg.amount
+    if any(totals.values()):
+        raise RuntimeError(f"entry {key} does not balance: {totals}")
+    ordered = tuple(sorted(legs, key=lambda leg: (LOCK_RANK[leg.account.kind], leg.account.id)))
+    if len({leg.account.id for leg in ordered}) != len(ordered):
+        raise RuntimeError(f"entry {key} has two legs on one account")
+    if guarded is not None and ordered[0].account.id != guarded.id:
+        raise RuntimeError(f"entry {key}: its guarded wallet must be the first account it locks")
+    return _Entry(
+        kind,
+        key,
+        tenant_id,
+        terms,
+        ordered,
+        guarded is not None,
+        memo,
+        _actor_label(actor),
+        order_id,
+        topup_id,
+    )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    outcome: str
+    entry_id: int | None = None  # the entry made (MADE only)
+
+
 def _find(key: str) -> JournalEntry | None:
     return db.session.scalar(select(JournalEntry).where(JournalEntry.idempotency_key == key))
 
@@ -323,102 +461,208 @@ def _existing(key: str, terms: dict[str, Any]) -> JournalEntry | None:
     return entry
 
 
-def _lock(accounts: Sequence[LedgerAccount]) -> None:
-    ids = sorted({a.id for a in accounts})
-    db.session.execute(
-        select(LedgerAccount.id)
-        .where(LedgerAccount.id.in_(ids))
-        .order_by(LedgerAccount.id)
-        .with_for_update()
-    ).all()
+def _post(entry: _Entry) -> tuple[JournalEntry, bool]:
+    """Make `entry` once: the entry, and whether this call made it. `InsufficientFunds` if its
+    guarded wallet cannot pay (nothing is written)."""
+    (outcome,) = _post_chain([entry])
+    if outcome.outcome == MADE:
+        return db.session.get(JournalEntry, outcome.entry_id), True
+    if outcome.outcome == TAKEN:
+        return _existing(entry.key, entry.terms), False
+    raise InsufficientFunds(entry.legs[0].account, entry.debit)
 
 
-def _post(
-    kind: str,
-    key: str,
-    *,
-    tenant_id: int | None,
-    terms: dict[str, Any],
-    legs: Sequence[_Leg],
-    guarded: LedgerAccount | None = None,
-    memo: str = "",
-    actor: User | str = "system",
-    order_id: int | None = None,
-    topup_id: int | None = None,
-) -> tuple[JournalEntry, bool]:
-    """Make the entry `key` once: the entry, and whether this call made it.
+def _post_chain(entries: Sequence[_Entry]) -> list[_Outcome]:
+    """Make `entries` in order, each only if the one before it was made: what became of each.
 
-    `guarded` is the wallet that must not be overdrawn: its debit is the one conditional
-    update, done first, so that when it fails nothing else has moved yet.
+    Each entry's steps are gated on the step before: claim its key, debit its guarded wallet if
+    the wallet can pay, move the other balances, write the postings. An entry whose key was
+    taken moves nothing (a retry); one whose wallet was short has its claimed row deleted again.
     """
-    found = _existing(key, terms)
-    if found is not None:
-        return found, False
-    totals: dict[str, Decimal] = {}
-    for leg in legs:
-        totals[leg.account.currency] = totals.get(leg.account.currency, Decimal(0)) + leg.amount
-    if any(totals.values()):
-        raise RuntimeError(f"entry {key} does not balance: {totals}")
-    _lock([leg.account for leg in legs])
-    # Claim the key first: a concurrent call with the same key waits here for this
-    # transaction, then finds the entry instead of moving the money a second time.
-    entry_id = db.session.execute(
-        _insert_ignoring_conflict(JournalEntry)
-        .values(
-            kind=kind,
-            idempotency_key=key,
-            tenant_id=tenant_id,
-            terms=terms,
-            memo=memo,
-            actor=_actor_label(actor),
-            order_id=order_id,
-            topup_id=topup_id,
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(JournalEntry.id)
-    ).scalar_one_or_none()
-    if entry_id is None:
-        return _existing(key, terms), False
-    others = list(legs)
-    if guarded is not None:
-        debit = -sum((leg.amount for leg in legs if leg.account.id == guarded.id), Decimal(0))
-        moved = db.session.execute(
-            update(LedgerAccount)
-            .where(LedgerAccount.id == guarded.id, LedgerAccount.balance >= debit)
-            .values(balance=LedgerAccount.balance - debit)
+    if db.session.get_bind().dialect.name == "postgresql":
+        outcomes = _run_as_one_statement(entries)
+    else:
+        outcomes = _run_step_by_step(entries)
+    claimed_but_short = [o.entry_id for o in outcomes if o.outcome == SHORT]
+    if claimed_but_short:
+        db.session.execute(
+            delete(JournalEntry)
+            .where(JournalEntry.id.in_(claimed_but_short))
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if moved != 1:
-            db.session.execute(
-                delete(JournalEntry)
-                .where(JournalEntry.id == entry_id)
-                .execution_options(synchronize_session=False)
-            )
-            raise InsufficientFunds(guarded, debit)
-        others = [leg for leg in legs if leg.account.id != guarded.id]
-    for leg in sorted(others, key=lambda leg: leg.account.id):
-        if leg.amount:
-            db.session.execute(
-                update(LedgerAccount)
-                .where(LedgerAccount.id == leg.account.id)
-                .values(balance=LedgerAccount.balance + leg.amount)
-                .execution_options(synchronize_session=False)
-            )
-    db.session.add_all(
-        Posting(
-            entry_id=entry_id,
-            account_id=leg.account.id,
-            tenant_id=leg.account.tenant_id,
-            amount=leg.amount,
-            currency=leg.account.currency,
         )
-        for leg in legs
-        if leg.amount
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        if outcome.outcome == MADE:
+            for leg in entry.legs:
+                if leg.account in db.session:
+                    db.session.expire(leg.account, ["balance"])
+    return [_Outcome(o.outcome, o.entry_id if o.outcome == MADE else None) for o in outcomes]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What an entry's statements depend on, beyond their parameters."""
+
+    guarded: bool
+    moved: tuple[int, ...]  # the legs whose balance moves after the guarded debit
+    posted: tuple[int, ...]  # the legs with a posting (non-zero)
+
+
+def _shape(entry: _Entry) -> _Shape:
+    first = 1 if entry.guarded else 0
+    nonzero = tuple(i for i, leg in enumerate(entry.legs) if leg.amount)
+    return _Shape(entry.guarded, tuple(i for i in nonzero if i >= first), nonzero)
+
+
+def _run_as_one_statement(entries: Sequence[_Entry]) -> list[_Outcome]:
+    """PostgreSQL: the whole chain in one statement, read back in one row."""
+    shapes = tuple(_shape(entry) for entry in entries)
+    params: dict[str, Any] = {}
+    for n, entry in enumerate(entries):
+        params.update(_params(n, entry))
+    row = db.session.execute(_chain_statement(shapes), params).one()._mapping
+    outcomes: list[_Outcome] = []
+    for n, shape in enumerate(shapes):
+        if outcomes and outcomes[-1].outcome != MADE:
+            outcomes.append(_Outcome(SKIPPED))
+        elif row[f"entry_{n}"] is None:
+            outcomes.append(_Outcome(TAKEN))
+        elif shape.guarded and not row[f"debit_{n}"]:
+            outcomes.append(_Outcome(SHORT, row[f"entry_{n}"]))
+        else:
+            _check_written(entries[n], row[f"written_{n}"])
+            outcomes.append(_Outcome(MADE, row[f"entry_{n}"]))
+    return outcomes
+
+
+@lru_cache(maxsize=64)
+def _chain_statement(shapes: tuple[_Shape, ...]) -> Select:
+    """The chain's CTEs, built once per shape: building the statement costs more than running
+    it. The final SELECT reads every CTE in chain order, which runs them in that order (each
+    waits for the one it is gated on), so rows are locked in the entries' lock order."""
+    gate: ColumnElement[bool] = true()
+    columns = []
+    for n, shape in enumerate(shapes):
+        claim = _claim(n, gate).cte(f"claim_{n}")
+        entry_id = select(claim.c.id).scalar_subquery()
+        columns.append(entry_id.label(f"entry_{n}"))
+        gate = exists(select(claim.c.id))
+        if shape.guarded:
+            debit = _debit(n, gate).cte(f"debit_{n}")
+            columns.append(_count(debit).label(f"debit_{n}"))
+            gate = exists(select(debit.c.id))
+        written = [_move(n, i, gate).cte(f"move_{n}_{i}") for i in shape.moved]
+        written += [_posting(n, i, entry_id, gate).cte(f"posting_{n}_{i}") for i in shape.posted]
+        columns.append(sum((_count(cte) for cte in written), literal(0)).label(f"written_{n}"))
+    return select(*columns)
+
+
+def _count(cte) -> ColumnElement[int]:
+    return select(func.count()).select_from(cte).scalar_subquery()
+
+
+def _run_step_by_step(entries: Sequence[_Entry]) -> list[_Outcome]:
+    """SQLite: the same steps, one statement each."""
+    outcomes: list[_Outcome] = []
+    for n, entry in enumerate(entries):
+        if outcomes and outcomes[-1].outcome != MADE:
+            outcomes.append(_Outcome(SKIPPED))
+            continue
+        shape, params = _shape(entry), _params(n, entry)
+        entry_id = db.session.execute(_claim(n, true()), params).scalar()
+        if entry_id is None:
+            outcomes.append(_Outcome(TAKEN))
+            continue
+        if shape.guarded and db.session.execute(_debit(n, true()), params).first() is None:
+            outcomes.append(_Outcome(SHORT, entry_id))
+            continue
+        steps = [_move(n, i, true()) for i in shape.moved]
+        steps += [_posting(n, i, literal(entry_id), true()) for i in shape.posted]
+        _check_written(entry, sum(len(db.session.execute(s, params).all()) for s in steps))
+        outcomes.append(_Outcome(MADE, entry_id))
+    return outcomes
+
+
+def _check_written(entry: _Entry, written: int) -> None:
+    """Every balance moved and every posting written: a missing account row would otherwise
+    make an entry that does not balance, silently."""
+    shape = _shape(entry)
+    if written != len(shape.moved) + len(shape.posted):
+        raise RuntimeError(f"entry {entry.key} wrote {written} of its rows")
+
+
+# The statements take their values as parameters named by entry (n) and leg (i).
+_CLAIMED_COLUMNS = ("kind", "idempotency_key", "tenant_id", "terms", "memo", "actor")
+_CLAIMED_COLUMNS += ("order_id", "topup_id", "created_at")
+
+
+def _params(n: int, entry: _Entry) -> dict[str, Any]:
+    params = {
+        f"e{n}_kind": entry.kind,
+        f"e{n}_idempotency_key": entry.key,
+        f"e{n}_tenant_id": entry.tenant_id,
+        f"e{n}_terms": entry.terms,
+        f"e{n}_memo": entry.memo,
+        f"e{n}_actor": entry.actor,
+        f"e{n}_order_id": entry.order_id,
+        f"e{n}_topup_id": entry.topup_id,
+        f"e{n}_created_at": utcnow(),
+    }
+    for i, leg in enumerate(entry.legs):
+        params[f"e{n}_{i}_account"] = leg.account.id
+        params[f"e{n}_{i}_tenant"] = leg.account.tenant_id
+        params[f"e{n}_{i}_amount"] = leg.amount
+        params[f"e{n}_{i}_currency"] = leg.account.currency
+    return params
+
+
+def _claim(n: int, gate: ColumnElement[bool]) -> Insert:
+    """The entry's row, if `gate` holds and its key is free (a concurrent claim of the same key
+    waits here for the first transaction to end)."""
+    c = _ENTRIES.c
+    columns = [c[name] for name in _CLAIMED_COLUMNS]
+    row = select(*(bindparam(f"e{n}_{col.name}", type_=col.type) for col in columns))
+    return (
+        _insert_ignoring_conflict(_ENTRIES)
+        .from_select(columns, row.where(gate))
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(c.id)
     )
-    for leg in legs:
-        db.session.expire(leg.account, ["balance"])
-    db.session.flush()
-    return db.session.get(JournalEntry, entry_id), True
+
+
+def _debit(n: int, gate: ColumnElement[bool]) -> Update:
+    """The guarded wallet debit (leg 0, a negative amount): no row when the wallet cannot pay."""
+    balance_, amount = _ACCOUNTS.c.balance, bindparam(f"e{n}_0_amount", type_=Micros())
+    return (
+        update(_ACCOUNTS)
+        .where(_ACCOUNTS.c.id == bindparam(f"e{n}_0_account"), balance_ + amount >= 0, gate)
+        .values(balance=balance_ + amount)
+        .returning(_ACCOUNTS.c.id)
+    )
+
+
+def _move(n: int, i: int, gate: ColumnElement[bool]) -> Update:
+    balance_ = _ACCOUNTS.c.balance
+    return (
+        update(_ACCOUNTS)
+        .where(_ACCOUNTS.c.id == bindparam(f"e{n}_{i}_account"), gate)
+        .values(balance=balance_ + bindparam(f"e{n}_{i}_amount", type_=Micros()))
+        .returning(_ACCOUNTS.c.id)
+    )
+
+
+def _posting(n: int, i: int, entry_id: ColumnElement[int], gate: ColumnElement[bool]) -> Insert:
+    c = _POSTINGS.c
+    values = {
+        c.account_id: bindparam(f"e{n}_{i}_account", type_=c.account_id.type),
+        c.tenant_id: bindparam(f"e{n}_{i}_tenant", type_=c.tenant_id.type),
+        c.amount: bindparam(f"e{n}_{i}_amount", type_=c.amount.type),
+        c.currency: bindparam(f"e{n}_{i}_currency", type_=c.currency.type),
+    }
+    return (
+        _POSTINGS.insert()
+        .from_select([c.entry_id, *values], select(entry_id, *values.values()).where(gate))
+        .returning(c.id)
+    )
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -506,14 +750,16 @@ def credit_topup(
         amount = _positive(amount, wallet.currency)
         clearing = _clearing_for(wallet, gateway)
         entry, _ = _post(
-            TOPUP,
-            f"topup:{gateway}:{external_id}",
-            tenant_id=tenant_id,
-            terms={"account": wallet.key, "amount": _shown(amount, wallet.currency)},
-            legs=[_Leg(clearing, -amount), _Leg(wallet, amount)],
-            memo=f"Top-up via {gateway} {external_id}",
-            actor=actor,
-            topup_id=topup_id,
+            _entry(
+                TOPUP,
+                f"topup:{gateway}:{external_id}",
+                tenant_id=tenant_id,
+                terms={"account": wallet.key, "amount": _shown(amount, wallet.currency)},
+                legs=[_Leg(clearing, -amount), _Leg(wallet, amount)],
+                memo=f"Top-up via {gateway} {external_id}",
+                actor=actor,
+                topup_id=topup_id,
+            )
         )
         return entry
 
@@ -551,19 +797,15 @@ def charge_order(
             "wholesale": _shown(wholesale, pc),
             "wholesale_currency": pc,
         }
-        key = f"order-{order_id}"
-        found = _existing(key, terms)
-        if found is not None:
-            return OrderCharge(found, _find(f"wholesale-{order_id}"))
-        wallet = _customer_wallet(customer.id, tenant)
-        sales = _account(TENANT_SALES, tenant.currency, tenant_id=tenant.id)
-        tenant_wallet = _wholesale_wallet(tenant.id)
-        platform_sales = _account(PLATFORM_SALES, pc)
-        _lock([wallet, sales, tenant_wallet, platform_sales])
-        # The guarded debit also runs for a zero retail: a negative wallet cannot order.
-        entry, made = _post(
+        wallet, sales, tenant_wallet, platform_sales = _accounts(
+            _spec(CUSTOMER_WALLET, tenant.currency, tenant_id=tenant.id, customer_id=customer.id),
+            _spec(TENANT_SALES, tenant.currency, tenant_id=tenant.id),
+            _spec(TENANT_WHOLESALE_WALLET, pc, tenant_id=tenant.id),
+            _spec(PLATFORM_SALES, pc),
+        )
+        retail_entry = _entry(
             ORDER_CHARGE,
-            key,
+            f"order-{order_id}",
             tenant_id=tenant.id,
             terms=terms,
             legs=[_Leg(wallet, -retail), _Leg(sales, retail)],
@@ -572,38 +814,50 @@ def charge_order(
             actor=actor,
             order_id=order_id,
         )
-        if not made:
-            return OrderCharge(entry, _find(f"wholesale-{order_id}"))
-        try:
-            wholesale_entry = _charge_wholesale(tenant.id, order_id, wholesale, actor)
-        except InsufficientFunds:
-            wholesale_entry = None
-        return OrderCharge(entry, wholesale_entry)
+        wholesale_entry = _wholesale_entry(
+            tenant.id, order_id, wholesale, tenant_wallet, platform_sales, actor
+        )
+        # Both entries in one chain: the wholesale only once the retail is made.
+        charged, wholesale_charged = _post_chain([retail_entry, wholesale_entry])
+        if charged.outcome == SHORT:
+            raise InsufficientFunds(wallet, retail)
+        if charged.outcome == TAKEN:
+            # A retry: report what the first call did.
+            first = _existing(retail_entry.key, terms)
+            first_wholesale = _find(wholesale_entry.key)
+            return OrderCharge(first.id, first_wholesale.id if first_wholesale else None)
+        if wholesale_charged.outcome == TAKEN:
+            return OrderCharge(
+                charged.entry_id, _existing(wholesale_entry.key, wholesale_entry.terms).id
+            )
+        return OrderCharge(charged.entry_id, wholesale_charged.entry_id)
 
 
 def _wholesale_terms(tenant_id: int, wholesale: str, currency: str) -> dict[str, Any]:
     return {"tenant_id": tenant_id, "wholesale": wholesale, "currency": currency}
 
 
-def _charge_wholesale(
-    tenant_id: int, order_id: int, wholesale: Decimal, actor: User | str
-) -> JournalEntry:
-    pc = platform_currency()
-    entry, _ = _post(
+def _wholesale_entry(
+    tenant_id: int,
+    order_id: int,
+    wholesale: Decimal,
+    tenant_wallet: LedgerAccount,
+    platform_sales: LedgerAccount,
+    actor: User | str,
+) -> _Entry:
+    return _entry(
         WHOLESALE_CHARGE,
         f"wholesale-{order_id}",
         tenant_id=tenant_id,
-        terms=_wholesale_terms(tenant_id, _shown(wholesale, pc), pc),
-        legs=[
-            _Leg(_wholesale_wallet(tenant_id), -wholesale),
-            _Leg(_account(PLATFORM_SALES, pc), wholesale),
-        ],
-        guarded=_wholesale_wallet(tenant_id),
+        terms=_wholesale_terms(
+            tenant_id, _shown(wholesale, tenant_wallet.currency), tenant_wallet.currency
+        ),
+        legs=[_Leg(tenant_wallet, -wholesale), _Leg(platform_sales, wholesale)],
+        guarded=tenant_wallet,
         memo=f"Wholesale for order {order_id}",
         actor=actor,
         order_id=order_id,
     )
-    return entry
 
 
 def charge_wholesale(
@@ -630,7 +884,13 @@ def charge_wholesale(
             return done
         if _find(f"refund-{order_id}") or _find(f"partial-{order_id}"):
             raise OrderRefunded(order_id)
-        return _charge_wholesale(tenant.id, order_id, wholesale, actor)
+        tenant_wallet, platform_sales = _accounts(
+            _spec(TENANT_WHOLESALE_WALLET, pc, tenant_id=tenant.id), _spec(PLATFORM_SALES, pc)
+        )
+        entry, _ = _post(
+            _wholesale_entry(tenant.id, order_id, wholesale, tenant_wallet, platform_sales, actor)
+        )
+        return entry
 
 
 def _lock_order(charge: JournalEntry) -> None:
@@ -665,22 +925,34 @@ def _order_refund(
         wholesale = min(
             wholesale_share(totals), totals.wholesale_charged - totals.wholesale_refunded
         )
-        tenant = _tenant(charge.tenant_id)
-        legs = [
-            _Leg(_account(TENANT_SALES, totals.retail_currency, tenant_id=tenant.id), -retail),
-            _Leg(_customer_wallet(charge.terms["customer_id"], tenant), retail),
-            _Leg(_account(PLATFORM_SALES, totals.wholesale_currency), -wholesale),
-            _Leg(_wholesale_wallet(tenant.id), wholesale),
-        ]
+        tenant_id = charge.tenant_id
+        wallet, sales, tenant_wallet, platform_sales = _accounts(
+            _spec(
+                CUSTOMER_WALLET,
+                totals.retail_currency,
+                tenant_id=tenant_id,
+                customer_id=charge.terms["customer_id"],
+            ),
+            _spec(TENANT_SALES, totals.retail_currency, tenant_id=tenant_id),
+            _spec(TENANT_WHOLESALE_WALLET, totals.wholesale_currency, tenant_id=tenant_id),
+            _spec(PLATFORM_SALES, totals.wholesale_currency),
+        )
         entry, _ = _post(
-            kind,
-            key,
-            tenant_id=tenant.id,
-            terms=terms,
-            legs=legs,
-            memo=memo,
-            actor=actor,
-            order_id=order_id,
+            _entry(
+                kind,
+                key,
+                tenant_id=tenant_id,
+                terms=terms,
+                legs=[
+                    _Leg(wallet, retail),
+                    _Leg(sales, -retail),
+                    _Leg(tenant_wallet, wholesale),
+                    _Leg(platform_sales, -wholesale),
+                ],
+                memo=memo,
+                actor=actor,
+                order_id=order_id,
+            )
         )
         return entry
 
@@ -734,14 +1006,16 @@ def _adjust(
     reason = _reason(reason)
     shown = _shown(amount, wallet.currency)
     entry, made = _post(
-        kind,
-        key or f"{kind}:{uuid.uuid4().hex}",
-        tenant_id=wallet.tenant_id,
-        terms={"account": wallet.key, "amount": shown, "reason": reason},
-        legs=[_Leg(contra, -amount), _Leg(wallet, amount)],
-        guarded=wallet if amount < 0 else None,
-        memo=reason,
-        actor=actor,
+        _entry(
+            kind,
+            key or f"{kind}:{uuid.uuid4().hex}",
+            tenant_id=wallet.tenant_id,
+            terms={"account": wallet.key, "amount": shown, "reason": reason},
+            legs=[_Leg(contra, -amount), _Leg(wallet, amount)],
+            guarded=wallet if amount < 0 else None,
+            memo=reason,
+            actor=actor,
+        )
     )
     if made:
         record_audit(
@@ -836,14 +1110,16 @@ def clawback(
             raise ValidationError(_l("A clawback cannot exceed its top-up"), "amount")
         shown = _shown(amount, wallet.currency)
         entry, made = _post(
-            CLAWBACK,
-            f"clawback:{gateway}:{external_id}",
-            tenant_id=tenant_id,
-            terms={"account": wallet.key, "amount": shown},
-            legs=[_Leg(wallet, -amount), _Leg(_clearing_for(wallet, gateway), amount)],
-            memo=reason,
-            actor=actor,
-            topup_id=topup.topup_id,
+            _entry(
+                CLAWBACK,
+                f"clawback:{gateway}:{external_id}",
+                tenant_id=tenant_id,
+                terms={"account": wallet.key, "amount": shown},
+                legs=[_Leg(wallet, -amount), _Leg(_clearing_for(wallet, gateway), amount)],
+                memo=reason,
+                actor=actor,
+                topup_id=topup.topup_id,
+            )
         )
         if made:
             record_audit(

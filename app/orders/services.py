@@ -26,10 +26,11 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import Insert, bindparam, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -76,8 +77,13 @@ class PanelSuspended(PasokError):
 
 @dataclass(frozen=True)
 class PlacedOrder:
-    order: Order
+    order_id: int
+    status: str
     created: bool  # False: the same ref or form token already made this order
+
+    @property
+    def order(self) -> Order:
+        return db.session.get(Order, self.order_id)
 
 
 @dataclass(frozen=True)
@@ -123,14 +129,18 @@ def place_order(
     form_token = _key(form_token, "form_token", MAX_FORM_TOKEN_INPUT)
     with _acting_for(tenant_id):
         tenant, customer = _tenant(tenant_id), _customer(tenant_id, customer_id)
-        found = _existing(tenant_id, customer_id, ref, form_token)
-        if found is not None:
-            return PlacedOrder(found, False)
-        prepared = _prepare(tenant_id, customer_id, service_id, fields)
+        try:
+            prepared = _prepare(tenant_id, customer_id, service_id, fields)
+        except OrderRejected:
+            # A retry of an order placed before its service changed still gets that order.
+            found = _existing(tenant_id, customer_id, ref, form_token)
+            if found is not None:
+                return PlacedOrder(found.id, found.status, False)
+            raise
         with all_or_nothing():
             placed = _place(tenant, customer, prepared, ref, form_token, actor)
-    if placed.created and placed.order.status == PENDING:
-        _forward_after_commit([placed.order.id])
+    if placed.created and placed.status == PENDING:
+        _forward_after_commit([placed.order_id])
     return placed
 
 
@@ -178,7 +188,7 @@ def place_orders_mass(
                 )
                 for number, p in prepared
             ]
-    _forward_after_commit([p.order.id for p in placed if p.created and p.order.status == PENDING])
+    _forward_after_commit([p.order_id for p in placed if p.created and p.status == PENDING])
     return placed
 
 
@@ -229,30 +239,29 @@ def _place(
 ) -> PlacedOrder:
     """Insert the order unless its ref or form token already made one, then charge it."""
     q, request = prepared.quote, prepared.request
+    dialect = db.session.get_bind().dialect.name
     order_id = db.session.execute(
-        _insert_ignoring_conflict(Order)
-        .values(
-            tenant_id=tenant.id,
-            customer_id=customer.id,
-            service_id=prepared.service_id,
-            status=PENDING,
-            link=request.link,
-            quantity=request.quantity,
-            params=request.params,
-            retail_rate=q.rate,
-            charge=q.charge,
-            currency=q.currency,
-            discount_percent=q.discount_percent,
-            wholesale_rate=q.wholesale,
-            wholesale_charge=q.wholesale_charge,
-            platform_currency=q.platform_currency,
-            fx_rate=q.fx_rate,
-            ref=ref,
-            form_token=form_token,
-            attempts=0,
-        )
-        .on_conflict_do_nothing()
-        .returning(Order.id)
+        _order_insert(dialect),
+        {
+            "tenant_id": tenant.id,
+            "customer_id": customer.id,
+            "service_id": prepared.service_id,
+            "status": PENDING,
+            "link": request.link,
+            "quantity": request.quantity,
+            "params": request.params,
+            "retail_rate": q.rate,
+            "charge": q.charge,
+            "currency": q.currency,
+            "discount_percent": q.discount_percent,
+            "wholesale_rate": q.wholesale,
+            "wholesale_charge": q.wholesale_charge,
+            "platform_currency": q.platform_currency,
+            "fx_rate": q.fx_rate,
+            "ref": ref,
+            "form_token": form_token,
+            "attempts": 0,
+        },
     ).scalar()
     if order_id is None:
         # Another request with the same key got there first (and has committed, or this
@@ -260,15 +269,38 @@ def _place(
         found = _existing(tenant.id, customer.id, ref, form_token)
         if found is None:
             raise RuntimeError("order insert conflicted, but no order has its ref or form token")
-        return PlacedOrder(found, False)
-    order = db.session.get(Order, order_id)
-    charged = charge_order(customer, tenant, order.id, q.charge, q.wholesale_charge, actor=actor)
-    if charged.wholesale_pending:
-        order.status = ON_HOLD
-        db.session.flush()
-        alert_owners_after_commit(tenant.id)
-        log.info("order %s of tenant %s is on hold: wholesale wallet short", order.id, tenant.id)
-    return PlacedOrder(order, True)
+        return PlacedOrder(found.id, found.status, False)
+    charged = charge_order(customer, tenant, order_id, q.charge, q.wholesale_charge, actor=actor)
+    if not charged.wholesale_pending:
+        return PlacedOrder(order_id, PENDING, True)
+    db.session.execute(
+        update(Order)
+        .where(Order.id == order_id)
+        .values(status=ON_HOLD)
+        .execution_options(synchronize_session=False)
+    )
+    alert_owners_after_commit(tenant.id)
+    log.info("order %s of tenant %s is on hold: wholesale wallet short", order_id, tenant.id)
+    return PlacedOrder(order_id, ON_HOLD, True)
+
+
+_ORDER_COLUMNS = ("tenant_id", "customer_id", "service_id", "status", "link", "quantity")
+_ORDER_COLUMNS += ("params", "retail_rate", "charge", "currency", "discount_percent")
+_ORDER_COLUMNS += ("wholesale_rate", "wholesale_charge", "platform_currency", "fx_rate")
+_ORDER_COLUMNS += ("ref", "form_token", "attempts")
+
+
+@lru_cache(maxsize=4)
+def _order_insert(dialect: str) -> Insert:
+    """The order's INSERT, built once: building it costs more than running it."""
+    table = Order.__table__
+    values = {name: bindparam(name, type_=table.c[name].type) for name in _ORDER_COLUMNS}
+    return (
+        _insert_ignoring_conflict(table, dialect)
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    )
 
 
 def _existing(
@@ -466,8 +498,8 @@ def _key(value: str | None, name: str, limit: int) -> str | None:
     return value or None
 
 
-def _insert_ignoring_conflict(model):
-    dialect = db.session.get_bind().dialect.name
+def _insert_ignoring_conflict(model, dialect: str | None = None):
+    dialect = dialect or db.session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(model)
     if dialect == "sqlite":
