@@ -70,6 +70,8 @@ def rate_limit_storage(config: dict[str, Any]) -> str:
 
 def register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
+    from app.api import bp as api_bp
+    from app.api import pages_bp as api_pages_bp
     from app.auth import bp as auth_bp
     from app.console import bp as console_bp
     from app.console.rq_dashboard import mount_rq_dashboard
@@ -77,6 +79,10 @@ def register_blueprints(app: Flask) -> None:
     from app.site import bp as site_bp
     from app.storefront import bp as storefront_bp
 
-    for blueprint in (health_bp, site_bp, storefront_bp, auth_bp, admin_bp, console_bp):
+    blueprints = (
+        health_bp, site_bp, storefront_bp, auth_bp, admin_bp, console_bp, api_bp, api_pages_bp,
+    )  # fmt: skip
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    csrf.exempt(api_bp)  # called by scripts with a key, never by a browser session
     mount_rq_dashboard(app)

@@ -12,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
 
-from app.accounts.models import CUSTOMER, OPERATOR
+from app.accounts.models import CUSTOMER, OPERATOR, User
 from app.cli_support import operator_command
 from app.extensions import db
 from app.panels.models import Tenant
@@ -23,6 +23,7 @@ tenant_cli = AppGroup("tenant", help="Tenants (reseller panels).")
 customer_cli = AppGroup("customer", help="A tenant's customers.")
 domain_cli = AppGroup("domain", help="Custom domains.")
 orders_cli = AppGroup("orders", help="The order pipeline.")
+apikey_cli = AppGroup("apikey", help="Customers' API keys.")
 
 
 @operator_cli.command("create")
@@ -164,31 +165,66 @@ def domain_add(slug: str, hostname: str, verified: bool) -> None:
     click.echo(f"Domain {domain.hostname} added to {tenant.slug}; it {state}.")
 
 
+@apikey_cli.command("create")
+@click.option("--tenant", "slug", required=True)
+@click.option("--email", required=True)
+@click.option("--label", default="", help="A name to tell the key apart (shown on /api).")
+@operator_command
+def apikey_create(slug: str, email: str, label: str) -> None:
+    """Create an API key for a customer; prints the key alone (it is shown only this once)."""
+    from app.accounts.services import normalize_email
+    from app.api.keys import create_key
+    from app.errors import NotFound
+    from tenants.provisioning import get_tenant_by_slug
+
+    tenant = get_tenant_by_slug(slug)
+    address = normalize_email(email)
+    with tenant_scope(tenant.id):
+        customer = db.session.scalar(
+            select(User).where(
+                User.tenant_id == tenant.id, User.kind == CUSTOMER, User.email == address
+            )
+        )
+        if customer is None:
+            raise NotFound(f"No customer {address} on {tenant.slug}")
+        new = create_key(tenant.id, customer.id, label, actor="cli")
+    click.echo(new.token)
+
+
 @orders_cli.command("sweep")
 @operator_command
 def orders_sweep() -> None:
-    """Re-enqueue due pending/unknown orders; move stuck submissions to unknown."""
+    """Re-enqueue due pending/unknown orders and refill/cancel requests; move stuck
+    submissions to unknown and stuck requests to error."""
     from app.orders.forwarding import sweep_orders
+    from app.orders.upstream_requests import sweep_requests
 
-    report = sweep_orders()
-    click.echo(f"Swept: {report.summary()}.")
-    if report.errors:
-        raise click.ClickException("; ".join(report.errors))
+    report, requests = sweep_orders(), sweep_requests()
+    click.echo(
+        f"Swept: {report.summary()}; requests: {requests.enqueued} enqueued, {requests.lost} lost."
+    )
+    if report.errors or requests.errors:
+        raise click.ClickException("; ".join(report.errors + requests.errors))
 
 
 @orders_cli.command("sync")
 @click.option("--provider", "provider_name", default=None, help="Only this provider's orders.")
 @operator_command
 def orders_sync(provider_name: str | None) -> None:
-    """Ask providers about due orders now, in this process, and apply their answers."""
+    """Ask providers about due orders and refills now, in this process, and apply their
+    answers."""
     from app.orders.status_sync import sync_statuses
+    from app.orders.upstream_requests import sync_refills
     from app.providers.services import get_provider
 
     provider_id = get_provider(provider_name).id if provider_name else None
-    report = sync_statuses(provider_id)
-    click.echo(f"Synced: {report.summary()}.")
-    if report.errors:
-        raise click.ClickException("; ".join(report.errors))
+    report, refills = sync_statuses(provider_id), sync_refills(provider_id)
+    click.echo(
+        f"Synced: {report.summary()}; refills: {refills.refills} asked in {refills.calls} "
+        f"calls, {refills.completed} completed, {refills.rejected} rejected."
+    )
+    if report.errors or refills.errors:
+        raise click.ClickException("; ".join(report.errors + refills.errors))
 
 
 @click.command("rotate-secrets")
@@ -233,7 +269,7 @@ def register_commands(app: Flask) -> None:
     tenant_cli.add_command(tenant_topup_command)
     groups = (
         operator_cli, tenant_cli, customer_cli, domain_cli, provider_cli, fx_cli, ledger_cli,
-        orders_cli,
+        orders_cli, apikey_cli,
     )  # fmt: skip
     for group in groups:
         app.cli.add_command(group)

@@ -36,6 +36,7 @@ def settings_from_environment(instance_path: str) -> dict:
         "SMTP_PASSWORD": env("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": env("SMTP_STARTTLS", "1") == "1",
         "PASOK_AUTH_RATE_LIMIT": env("PASOK_AUTH_RATE_LIMIT", "10 per minute"),
+        "PASOK_API_RATE_LIMIT": env("PASOK_API_RATE_LIMIT", "600 per minute"),
         "PASOK_PASSWORD_RESET_MAX_AGE": int(env("PASOK_PASSWORD_RESET_MAX_AGE", "3600")),
         "PASOK_RATELIMIT_STORAGE_URL": env("PASOK_RATELIMIT_STORAGE_URL", ""),
         # Host-only cookies: a session from one storefront is never valid on another.

@@ -43,8 +43,9 @@ limiter = Limiter(key_func=rate_limit_key, default_limits=[], headers_enabled=Fa
 
 @limiter.request_filter
 def only_form_posts_are_limited() -> bool:
-    """Every limit here is on a form post; other requests skip the limiter's work entirely."""
-    return request.method != "POST"
+    """Every limit here is on a form post or on the API (`/api/v2`, any method); other
+    requests skip the limiter's work entirely."""
+    return request.method != "POST" and request.blueprint != "api"
 
 
 def connect_redis(url: str) -> redis.Redis:

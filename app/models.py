@@ -1,6 +1,7 @@
 """Every model, imported so that the metadata (and Alembic) sees them all."""
 
 from app.accounts.models import User
+from app.api.models import ApiKey
 from app.audit.models import AuditEntry
 from app.catalog.models import CatalogChange, Category, Service, ServiceRoute
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
@@ -18,6 +19,7 @@ from app.pricing.tenant_models import (
 from app.providers.models import Provider, ProviderService
 
 __all__ = [
+    "ApiKey",
     "AuditEntry",
     "CatalogChange",
     "CatalogOverride",

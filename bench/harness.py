@@ -131,6 +131,24 @@ def fetch(port: int, path: str, host: str, timeout: float = 5) -> Response:
         conn.close()
 
 
+def post_form(
+    port: int, path: str, host: str, fields: dict[str, Any], timeout: float = 30
+) -> Response:
+    """One form POST to the server on `port`, as if addressed to `host`."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        conn.request(
+            "POST",
+            path,
+            body=urlencode(fields),
+            headers={"Host": host, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        response = conn.getresponse()
+        return Response(response.status, response.read().decode("utf-8", "replace"))
+    finally:
+        conn.close()
+
+
 def post_json(port: int, path: str, body: dict[str, Any], timeout: float = 30) -> Any:
     """POST `body` as JSON to the local server on `port`; its JSON answer, or BenchmarkError."""
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
@@ -419,6 +437,23 @@ def run_wrk(
 ) -> WrkResult:
     """Load `path` on the local server for `duration` whole seconds, as if addressed to
     `host`."""
+    return parse_wrk(
+        wrk_output(port, path, host, connections=connections, duration=duration, threads=threads)
+    )
+
+
+def wrk_output(
+    port: int,
+    path: str,
+    host: str,
+    *,
+    connections: int,
+    duration: int,
+    threads: int = 1,
+    script: Path | None = None,
+) -> str:
+    """What `wrk --latency` prints after loading `path` as `run_wrk` does; `script` is a wrk Lua
+    script (requests with a body, checks of each reply), whose own lines follow wrk's."""
     command = [
         "wrk",
         f"-t{threads}",
@@ -427,12 +462,13 @@ def run_wrk(
         "--latency",
         "-H",
         f"Host: {host}",
+        *(["-s", str(script)] if script else []),
         f"http://{LOOPBACK}:{port}{path}",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
     if result.returncode != 0:
         raise BenchmarkError(f"wrk failed ({result.returncode}):\n{result.stderr.strip()}")
-    return parse_wrk(result.stdout)
+    return result.stdout
 
 
 def wrk_version() -> str:

@@ -23,10 +23,13 @@ Each round runs, for every client count: pgbench's builtin "simple update" scrip
 -c C -j C -T seconds`: one UPDATE, one SELECT and one INSERT per transaction; TPS without the
 initial connection time), then place_order with one customer per client, and, at the largest
 client count, place_order with every client charging one shared customer wallet (the contended
-case, for information). The order of the runs is reversed every other round so that drift in
-the machine's load hits both alike; the table shows medians. pgbench's TPS is the physical
-limit of this server for a small committed write transaction, and the goal is place_order at
-no less than 20% of it at the same client count.
+case, for information), and the floor: the least a request that takes an order can do on this
+stack (the same app context, scope and login loader, one INSERT of one row, the commit and the
+forward job's enqueue), which shows how much of an order's time is place_order's own work and
+how much the stack costs whatever the order does. The order of the runs is reversed every
+other round so that drift in the machine's load hits all alike; the table shows medians.
+pgbench's TPS is the physical limit of this server for a small committed write transaction,
+and the goal is place_order at no less than 20% of it at the same client count.
 
 Latencies are per order (client side, app context to commit) and per pgbench transaction (its
 `--log`). Client CPU per order is the clients' own CPU time (steadier than throughput on a busy
@@ -75,6 +78,12 @@ from harness import (
 )
 
 GOAL_RATIO = 0.20
+ORDER_RUNS = ("orders", "contended")  # the runs that place orders ("floor" places none)
+RUN_LABELS = {
+    "orders": "place_order, own customers",
+    "contended": "place_order, one customer",
+    "floor": "floor: least request",
+}
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 LINK = "https://instagram.com/p/bench123"
@@ -263,6 +272,31 @@ def place_one(app, shop: Shop, customer_id: int, form_token: str) -> None:
         raise BenchmarkError(f"order {form_token}: created={created}, status {status}")
 
 
+FLOOR_TABLE = "bench_floor"
+FLOOR_JOB_IDS = 10**12  # far above any order id, so the floor's forward jobs never collide
+
+
+def floor_one(app, shop: Shop, customer_id: int, sequence: int) -> None:
+    """The least a request that takes an order can do: the same app context, scope and login
+    loader, one INSERT of one row, the commit, and the forward job's enqueue (RQ, after the
+    commit, the same call as an order's). What is left of an order's time above this is
+    place_order's own work."""
+    from sqlalchemy import text
+
+    from app.accounts.models import User
+    from app.extensions import db
+    from app.orders.services import enqueue_forwarding
+    from tenants.context import tenant_scope
+
+    with app.app_context(), tenant_scope(shop.tenant_id):
+        db.session.get(User, customer_id)
+        db.session.execute(
+            text(f"INSERT INTO {FLOOR_TABLE} (customer_id) VALUES (:c)"), {"c": customer_id}
+        )
+        db.session.commit()
+        enqueue_forwarding([FLOOR_JOB_IDS + sequence])  # where an order's after-commit hook does
+
+
 # --- clients -----------------------------------------------------------------------------------
 
 
@@ -273,7 +307,7 @@ def client_main(number: int, conn, database_url: str, redis_url: str, shop: Shop
         sequence = 0
         conn.send(("ready", None))
         while (command := conn.recv()) is not None:
-            customer_id, start_at, seconds = command
+            kind, customer_id, start_at, seconds = command
             latencies: list[float] = []
             time.sleep(max(0.0, start_at - time.monotonic()))
             cpu_before = time.process_time()
@@ -281,7 +315,10 @@ def client_main(number: int, conn, database_url: str, redis_url: str, shop: Shop
             while time.monotonic() < deadline:
                 sequence += 1
                 started = time.perf_counter()
-                place_one(app, shop, customer_id, f"bench-{number}-{sequence}")
+                if kind == "floor":
+                    floor_one(app, shop, customer_id, number * 10**8 + sequence)
+                else:
+                    place_one(app, shop, customer_id, f"bench-{number}-{sequence}")
                 latencies.append(time.perf_counter() - started)
             finished = time.monotonic()
             conn.send(
@@ -347,7 +384,7 @@ class Clients:
                 if kind == "contended"
                 else self.shop.customer_ids[number]
             )
-            pipe.send((customer, start_at, seconds))
+            pipe.send((kind, customer, start_at, seconds))
         with LockSampler(self.database_url) as locks:
             results = [self._receive(p, "done", seconds + 120) for p in self.pipes[:clients]]
         latencies = sorted(value for r in results for value in r["latencies"])
@@ -634,10 +671,22 @@ def forward_jobs_queued() -> int | None:
 # --- the run -----------------------------------------------------------------------------------
 
 
+def create_floor_table(app) -> None:
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.execute(
+            text(f"CREATE TABLE {FLOOR_TABLE} (id serial PRIMARY KEY, customer_id integer)")
+        )
+        db.session.commit()
+
+
 def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
-    """Every run of a round: pgbench and place_order per client count, then the contended
-    place_order at the largest count (only when it is above one)."""
-    runs = [(kind, c) for c in args.clients for kind in ("pgbench", "orders")]
+    """Every run of a round: pgbench, place_order and the floor per client count, then the
+    contended place_order at the largest count (only when it is above one)."""
+    runs = [(kind, c) for c in args.clients for kind in ("pgbench", "orders", "floor")]
     if args.clients[-1] > 1:
         runs.append(("contended", args.clients[-1]))
     return runs
@@ -676,8 +725,9 @@ def _run_benchmark(args: argparse.Namespace, server_url: str, redis_url: str) ->
         pgbench_init(pgbench_url, args.scale)
         app = bench_app(pasok_url, redis_url)
         shop = build_shop(app, max(args.clients))
+        create_floor_table(app)
         statements = statements_per_order(app, shop)
-        placed = STATEMENT_SAMPLE
+        placed, floors = STATEMENT_SAMPLE, 0
         with app.app_context():
             db.engine.dispose()  # the clients have their own; this one idles until the end
 
@@ -688,13 +738,15 @@ def _run_benchmark(args: argparse.Namespace, server_url: str, redis_url: str) ->
             if args.warmup:
                 for kind, count in runs:
                     warm = measure(kind, count, args.warmup, clients, pgbench_url)
-                    placed += warm.transactions if kind != "pgbench" else 0
+                    placed += warm.transactions if kind in ORDER_RUNS else 0
+                    floors += warm.transactions if kind == "floor" else 0
             for number in range(1, args.rounds + 1):
                 order = runs if number % 2 else runs[::-1]
                 results = []
                 for kind, count in order:
                     result = measure(kind, count, args.seconds, clients, pgbench_url)
-                    placed += result.transactions if kind != "pgbench" else 0
+                    placed += result.transactions if kind in ORDER_RUNS else 0
+                    floors += result.transactions if kind == "floor" else 0
                     results.append(result)
                 rounds.append(results)
                 print(
@@ -714,6 +766,7 @@ def _run_benchmark(args: argparse.Namespace, server_url: str, redis_url: str) ->
             profile = profile_orders(app, shop, args.profile)
             placed += 2 * args.profile
         checks = verify(app, placed)
+        checks["floor_requests"] = floors
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -827,7 +880,7 @@ def print_tables(report: dict) -> None:
         m, base = medians[key], medians[f"pgbench:{clients}"]
         print(
             TABLE_ROW.format(
-                "place_order, own customers" if kind == "orders" else "place_order, one customer",
+                RUN_LABELS[kind],
                 clients,
                 f"{base['per_second']:.0f}",
                 f"{m['per_second']:.0f}",
@@ -849,7 +902,8 @@ def print_tables(report: dict) -> None:
         f"({checks['accounts']} accounts, {checks['entries']} entries, {checks['postings']} "
         f"postings; drift {checks['drift']}, unbalanced {checks['unbalanced']}, mismatched "
         f"{checks['mismatched']}); orders {checks['orders']} of {checks['orders_expected']} "
-        f"placed; forward jobs queued: {checks['forward_jobs_queued']}"
+        f"placed; forward jobs queued: {checks['forward_jobs_queued']} (one per order and per "
+        f"floor request: {checks['orders'] + checks['floor_requests']})"
     )
     profile = report["profile"]
     if profile:

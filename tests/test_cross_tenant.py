@@ -255,6 +255,8 @@ def test_a_customer_cannot_open_or_cancel_another_tenants_order(shops, app, brow
     assert sign_in(acme, "/login", "alice@example.com").status_code == 302
     assert acme.get(f"/orders/{shops['order']}").status_code == 404
     assert acme.post(f"/orders/{shops['order']}/cancel").status_code == 404
+    assert acme.post(f"/orders/{shops['order']}/refill").status_code == 404
+    assert acme.post(f"/orders/{shops['order']}/request-cancel").status_code == 404
     listed = acme.get(f"/orders?q={shops['order']}").data
     assert f'href="/orders/{shops["order"]}"'.encode() not in listed
     assert nusa_state(app, shops) == before
@@ -263,6 +265,8 @@ def test_a_customer_cannot_open_or_cancel_another_tenants_order(shops, app, brow
 STAFF_ID_PROBES = [
     ("get", "/admin/orders/{order}", {}),
     ("post", "/admin/orders/{order}/cancel", {}),
+    ("post", "/admin/orders/{order}/refill", {}),
+    ("post", "/admin/orders/{order}/request-cancel", {}),
     ("get", "/admin/customers/{budi}", {}),
     ("post", "/admin/customers/{budi}/adjust", {"amount": "-100", "reason": "stolen"}),
     ("post", "/admin/customers/{budi}/pricing", {"discount_percent": "90"}),

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pytest
 from rq.job import JobStatus
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from app.accounts.models import User
 from app.audit.models import AuditEntry
@@ -195,6 +195,25 @@ def test_an_order_is_sent_once_and_goes_in_progress_with_its_upstream_id(shop, s
     assert (upstream["link"], upstream["quantity"]) == (LINK, 100)
     assert shop.forward(order_id) == "nothing to do: in_progress"
     assert len(sandbox.orders()) == 1
+
+
+def test_a_forward_reads_the_order_once_and_writes_it_twice(shop, sandbox):
+    """The order with its service, routes and providers in one statement, then the claim and
+    the outcome: no lazy loads, no second read."""
+    order_id = shop.place()
+    statements = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement.split(None, 1)[0].upper())
+
+    with shop.app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert shop.forward(order_id) == "in_progress"
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert statements == ["SELECT", "UPDATE", "UPDATE"]
 
 
 def test_a_drip_feed_order_goes_as_runs_and_interval_to_a_route_that_takes_drip_feed(
@@ -553,6 +572,30 @@ def test_the_sweeper_sends_a_stuck_submission_without_ref_to_review(app, make, s
     assert "the worker stopped" in order.review["seen"]
     assert shop.forward(order_id) == "waiting for review"
     assert sandbox.orders() == []
+
+
+def test_a_reply_that_comes_after_the_sweeper_gave_up_on_its_worker_is_still_written(
+    shop, sandbox, monkeypatch
+):
+    """The sweeper moved the submission to unknown while its reply was on the way: the reply
+    is written against the order as it is now (the same attempt), not dropped."""
+    order_id = shop.place()
+    send = forwarding.Submission.send
+
+    def send_late(submission):
+        reply = send(submission)
+        shop.set(order_id, status="unknown", last_error="no outcome: the worker stopped")
+        return reply
+
+    monkeypatch.setattr(forwarding.Submission, "send", send_late)
+    assert shop.forward(order_id) == "in_progress"
+    order = shop.order(order_id)
+    [upstream] = upstream_orders(sandbox, order_id)
+    assert (order.status, order.attempts, order.external_id) == (
+        "in_progress",
+        1,
+        str(upstream["id"]),
+    )
 
 
 def test_a_submission_within_its_deadline_is_left_alone(shop):

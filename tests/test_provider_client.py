@@ -1,10 +1,16 @@
 """The provider client against the sandbox provider over real HTTP: every action, every fault."""
 
+import os
+import threading
+from dataclasses import dataclass, field
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from app.providers.client import Outcome, ProviderClient
+from app.providers import client as client_module
+from app.providers.client import Outcome, ProviderClient, close_sessions, shared_session
+from app.providers.models import Provider
 
 
 @pytest.fixture
@@ -160,3 +166,115 @@ def test_every_call_has_a_timeout(real_time_sandbox):
     reply = ProviderClient(real_time_sandbox.url, real_time_sandbox.key, timeout=0.5).balance()
     assert reply.outcome is Outcome.AMBIGUOUS
     assert "Timeout" in reply.error
+
+
+# --- one session per provider per process ----------------------------------------------------
+
+
+@dataclass
+class KeepAliveUpstream:
+    """A minimal upstream that keeps connections alive (the sandbox's server closes each one):
+    it answers `balance`, sets a cookie, and notes each connection and each Cookie header."""
+
+    url: str
+    connections: list = field(default_factory=list)
+    cookies: list = field(default_factory=list)
+
+
+@pytest.fixture
+def keep_alive_upstream():
+    upstream = KeepAliveUpstream("")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            super().setup()
+            upstream.connections.append(self.client_address)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            upstream.cookies.append(self.headers.get("Cookie"))
+            body = b'{"balance": "1.00", "currency": "USD"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Set-Cookie", "panel_session=abc; Path=/")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    upstream.url = f"http://127.0.0.1:{server.server_port}/api/v2"
+    yield upstream
+    close_sessions()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def provider_at(url: str) -> Provider:
+    return Provider(name="p", api_url=url, api_key="k", timeout_seconds=2.0, honours_ref=False)
+
+
+def test_a_providers_clients_share_one_session_per_process():
+    first = provider_at("http://127.0.0.1:9/api/v2").client()
+    again = provider_at("http://127.0.0.1:9/api/v2").client()
+    other = provider_at("http://127.0.0.1:10/api/v2").client()
+    assert first.session is again.session
+    assert other.session is not first.session
+    assert (first.timeout, first.honours_ref) == (2.0, False)
+    close_sessions()
+
+
+def test_calls_to_a_provider_reuse_one_kept_alive_connection(keep_alive_upstream, monkeypatch):
+    monkeypatch.setattr(client_module, "IDLE_SECONDS", 60.0)
+    for _ in range(3):
+        assert provider_at(keep_alive_upstream.url).client().balance().ok
+    assert len(keep_alive_upstream.connections) == 1
+
+
+def test_a_connection_idle_too_long_is_not_reused(keep_alive_upstream, monkeypatch):
+    monkeypatch.setattr(client_module, "IDLE_SECONDS", 0.0)
+    for _ in range(3):
+        assert provider_at(keep_alive_upstream.url).client().balance().ok
+    assert len(keep_alive_upstream.connections) == 3
+
+
+def test_a_shared_session_keeps_no_cookies(keep_alive_upstream):
+    for _ in range(2):
+        assert provider_at(keep_alive_upstream.url).client().balance().ok
+    assert keep_alive_upstream.cookies == [None, None]
+
+
+def test_a_forked_child_never_uses_its_parents_session():
+    url = "http://127.0.0.1:9/api/v2"
+    parents = shared_session(url)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running pytest's teardown
+        try:
+            mine = shared_session(url)
+            os.write(write_end, b"%d%d" % (mine is not parents, mine is shared_session(url)))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as child:
+        answer = child.read()
+    os.waitpid(pid, 0)
+    assert answer == b"11"  # a session of its own, then reused within the child
+    assert shared_session(url) is parents
+    close_sessions()
+
+
+def test_a_process_that_forked_without_the_hook_also_starts_afresh(monkeypatch):
+    url = "http://127.0.0.1:9/api/v2"
+    parents = shared_session(url)
+    monkeypatch.setattr(client_module._pool, "pid", -1)  # as seen from another process
+    assert shared_session(url) is not parents
+    close_sessions()

@@ -347,7 +347,8 @@ def test_the_sync_command_prints_a_one_line_summary(app, shop, sandbox):
     assert result.exit_code == 0, result.output
     assert result.output == (
         "Synced: 1 orders in 1 batches (1 status calls): 1 completed, 0 partial, 0 canceled, "
-        "0 kept as they were, 0 failed batches.\n"
+        "0 kept as they were, 0 failed batches; refills: 0 asked in 0 calls, 0 completed, "
+        "0 rejected.\n"
     )
 
 

@@ -20,7 +20,7 @@ import redis
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from workers.context import AppJob, across_tenants_job
+from workers.context import AppJob, across_tenants_job, tenant_job
 from workers.queues import FORWARD, get_queue
 
 log = logging.getLogger(__name__)
@@ -117,3 +117,80 @@ def is_stale(job: Job) -> bool:
             started = started.replace(tzinfo=UTC)
         return datetime.now(UTC) - started > timedelta(seconds=JOB_TIMEOUT + 60)
     return False
+
+
+# --- refills and cancels of orders that are upstream (app/orders/upstream_requests.py) --------
+
+
+@tenant_job
+def send_upstream_request(tenant_id: int, request_id: int) -> str:
+    """Send one refill or cancel upstream; says what happened."""
+    from app.orders.upstream_requests import send_request
+
+    return send_request(request_id)
+
+
+@across_tenants_job
+def sweep_upstream_requests() -> dict:
+    """Enqueue due refill/cancel requests whose job is missing or stale; give up on those
+    whose worker died mid-send."""
+    from app.orders.upstream_requests import sweep_requests
+
+    return sweep_requests().as_dict()
+
+
+def upstream_request_job_id(request_id: int, attempts: int) -> str:
+    return f"upstream-request-{request_id}-{attempts}"
+
+
+def enqueue_upstream_request(
+    tenant_id: int, request_id: int, attempts: int, connection: redis.Redis | None = None
+) -> bool:
+    """Put the send job of a refill/cancel request at `attempts` on the `forward` queue,
+    unless one is already waiting or running (the same unique-id dance as `enqueue_forward`);
+    True if this call enqueued it. Redis errors propagate."""
+    queue = get_queue(FORWARD, connection)
+    job_id = upstream_request_job_id(request_id, attempts)
+    for _ in range(2):
+        try:
+            queue.enqueue(
+                send_upstream_request,
+                tenant_id,
+                request_id,
+                job_id=job_id,
+                unique=True,
+                job_timeout=JOB_TIMEOUT,
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+                description=f"upstream request {request_id} (attempt {attempts + 1})",
+            )
+            return True
+        except DuplicateJobError:
+            try:
+                job = AppJob.fetch(job_id, connection=queue.connection)
+            except NoSuchJobError:
+                continue
+            if not is_stale(job):
+                return False
+            job.delete()
+    return False
+
+
+def ensure_upstream_request_jobs(
+    rows: Iterable[tuple[int, int, int]], connection: redis.Redis | None = None
+) -> int:
+    """For each (tenant id, request id, attempts), enqueue the send job if it is missing or
+    stale. Returns how many jobs were enqueued."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    queue = get_queue(FORWARD, connection)
+    jobs = AppJob.fetch_many(
+        [upstream_request_job_id(request_id, attempts) for _, request_id, attempts in rows],
+        connection=queue.connection,
+    )
+    enqueued = 0
+    for (tenant_id, request_id, attempts), job in zip(rows, jobs, strict=True):
+        if job is None or is_stale(job):
+            enqueued += enqueue_upstream_request(tenant_id, request_id, attempts, queue.connection)
+    return enqueued

@@ -8,9 +8,9 @@ Run exactly one `pasok cron` per deployment: two schedulers would enqueue everyt
 from rq import cron
 
 from workers.jobs import heartbeat, verify_ledger
-from workers.order_jobs import sweep_orders
+from workers.order_jobs import sweep_orders, sweep_upstream_requests
 from workers.queues import DEFAULT, FORWARD, STATUS
-from workers.status_jobs import sync_statuses
+from workers.status_jobs import sync_refills, sync_statuses
 
 cron.register(heartbeat, DEFAULT, interval=60, name="workers.heartbeat", result_ttl=120)
 cron.register(verify_ledger, DEFAULT, interval=3600, name="ledger.verify", job_timeout=600)
@@ -23,4 +23,18 @@ cron.register(
 # Fan the status sync out into batch jobs of up to 100 orders per provider, on `status`.
 cron.register(
     sync_statuses, STATUS, interval=60, name="orders.sync", job_timeout=300, result_ttl=300
+)
+
+# Refills and cancels of orders upstream: re-enqueue requests whose job is missing or stale (on
+# `forward`, like the order sweep), and follow refills to their final state (on `status`).
+cron.register(
+    sweep_upstream_requests,
+    FORWARD,
+    interval=60,
+    name="orders.requests.sweep",
+    job_timeout=300,
+    result_ttl=300,
+)
+cron.register(
+    sync_refills, STATUS, interval=60, name="orders.refills.sync", job_timeout=300, result_ttl=300
 )

@@ -98,3 +98,12 @@ def enqueue_status_batch(
         failure_ttl=FAILURE_TTL,
         description=f"status of {len(order_ids)} orders at provider {provider_id}",
     )
+
+
+@across_tenants_job
+def sync_refills() -> dict:
+    """Follow the refills upstream to their final state: one multi `refill_status` call per
+    provider and 100 refills, in this job."""
+    from app.orders.upstream_requests import sync_refills as sync
+
+    return sync().as_dict()

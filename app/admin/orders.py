@@ -1,7 +1,7 @@
 """Back-office pages for a panel's orders: the list (search, filters, pages), one order with
-its price snapshot and history, and the owner's or admin's cancel-and-refund of an order not
-yet sent upstream. Also the helpers every back-office list shares, and the on-hold notice the
-layout shows on every page."""
+its price snapshot and history, the owner's or admin's cancel-and-refund of an order not yet
+sent upstream, and refills and cancels of orders that are upstream. Also the helpers every
+back-office list shares, and the on-hold notice the layout shows on every page."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ from app.orders.models import (
     Order,
 )
 from app.orders.services import OrderNotCancelable, cancel_unsent_order
+from app.orders.upstream_requests import (
+    RequestRefused,
+    order_actions,
+    request_cancel,
+    request_refill,
+)
 from app.paging import Page, as_id, page_of, url_with
 from app.pricing.tenant_models import CatalogOverride
 
@@ -65,7 +71,20 @@ ENTRY_LABELS = {
     REFUND: _l("Refund"),
     PARTIAL_REFUND: _l("Partial refund"),
 }
-AUDIT_LABELS = {"order.cancel": _l("Canceled and refunded")}
+AUDIT_LABELS = {
+    "order.cancel": _l("Canceled and refunded"),
+    "order.canceled": _l("Canceled by the provider and refunded"),
+    "order.partial": _l("Partial: the remainder refunded"),
+    "order.refill.requested": _l("Refill requested"),
+    "order.refill.refused": _l("Refill refused by the provider"),
+    "order.refill.completed": _l("Refill completed"),
+    "order.refill.rejected": _l("Refill rejected by the provider"),
+    "order.refill.error": _l("Refill failed"),
+    "order.cancel.requested": _l("Cancel requested"),
+    "order.cancel.accepted": _l("Cancel accepted by the provider"),
+    "order.cancel.refused": _l("Cancel refused by the provider"),
+    "order.cancel.error": _l("Cancel failed"),
+}
 
 
 # --- helpers every back-office list shares ---------------------------------------------------
@@ -325,6 +344,7 @@ def render_order(order: Order):
         history=history,
         rate=format_rate,
         cancel_form=CancelOrderForm(),
+        actions=order_actions(order),
     )
 
 
@@ -368,3 +388,51 @@ def cancel_order(order_id: int):
             "success",
         )
     return redirect(url_for("admin.order_detail", order_id=order_id))
+
+
+# --- refills and cancels of orders that are upstream -----------------------------------------
+
+
+@bp.post("/orders/<int:order_id>/refill")
+@staff_required()
+def refill_order(order_id: int):
+    """Ask the provider for a refill of a completed order, within its refill window."""
+    order = load_order(order_id)
+    if CancelOrderForm().validate_on_submit():
+        _upstream_request(
+            order, request_refill, _("Refill of order #%(id)s requested.", id=order.id)
+        )
+    return redirect(url_for("admin.order_detail", order_id=order.id))
+
+
+@bp.post("/orders/<int:order_id>/request-cancel")
+@staff_required(*MONEY_ROLES)
+def request_cancel_order(order_id: int):
+    """Ask the provider to stop an order that has started; the status sync refunds what was
+    not delivered once the provider confirms."""
+    order = load_order(order_id)
+    if CancelOrderForm().validate_on_submit():
+        _upstream_request(
+            order,
+            request_cancel,
+            _(
+                "Cancel of order #%(id)s requested. What was not delivered is refunded once the "
+                "provider confirms.",
+                id=order.id,
+            ),
+        )
+    return redirect(url_for("admin.order_detail", order_id=order.id))
+
+
+def _upstream_request(order: Order, ask, done: str) -> None:
+    try:
+        ask(order.id, actor=current_user._get_current_object())
+    except RequestRefused as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    else:
+        db.session.commit()
+        flash(done, "success")

@@ -5,7 +5,9 @@ tenant, and the review actions on one of them.
 them to `unknown`) or `pending` more than five minutes after they were due (no worker picks
 them up). *Unknown* orders wait for a reconciliation or, with `review_at` set, for an operator.
 *Failed* orders were rejected everywhere and refunded. The actions themselves, each audited,
-live in app/orders/review.py; this module parses, calls them and says how it went.
+live in app/orders/review.py; this module parses, calls them and says how it went. An order's
+page also shows its refills and cancels, and lets an operator ask for one
+(app/orders/upstream_requests.py).
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ from app.orders.models import (
     Order,
 )
 from app.orders.review import mark_delivered, refund_reviewed, resend_reviewed
+from app.orders.upstream_requests import (
+    RequestRefused,
+    order_actions,
+    request_cancel,
+    request_refill,
+)
 from app.paging import as_id, page_of
 from app.panels.models import Tenant
 from app.providers.models import Provider
@@ -100,6 +108,17 @@ AUDIT_LABELS = {
     "order.review.delivered": _l("Marked delivered"),
     "order.review.refunded": _l("Refunded after review"),
     "order.review.resent": _l("Sent again after review"),
+    "order.canceled": _l("Canceled by the provider and refunded"),
+    "order.partial": _l("Partial: the remainder refunded"),
+    "order.refill.requested": _l("Refill requested"),
+    "order.refill.refused": _l("Refill refused by the provider"),
+    "order.refill.completed": _l("Refill completed"),
+    "order.refill.rejected": _l("Refill rejected by the provider"),
+    "order.refill.error": _l("Refill failed"),
+    "order.cancel.requested": _l("Cancel requested"),
+    "order.cancel.accepted": _l("Cancel accepted by the provider"),
+    "order.cancel.refused": _l("Cancel refused by the provider"),
+    "order.cancel.error": _l("Cancel failed"),
 }
 # Upstream order ids are numbers or short tokens; anything else is a typo or a paste gone wrong.
 UPSTREAM_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
@@ -287,6 +306,7 @@ def render_order(
             deliver_form=deliver_form or DeliverForm(formdata=None),
             resend_form=resend_form or ResendForm(formdata=None),
             confirm_form=ConfirmForm(),
+            actions=order_actions(order),
         )
     return page
 
@@ -401,4 +421,47 @@ def pipeline_resend(order_id: int):
             flash(str(error), "error")
         else:
             flash(_("Order #%(id)s is pending again and will be sent.", id=order_id), "success")
+    return redirect(url_for("console.pipeline_order", order_id=order_id))
+
+
+@bp.post("/pipeline/orders/<int:order_id>/refill")
+@login_required
+def pipeline_refill(order_id: int):
+    """Ask the provider for a refill of a completed order, within its refill window."""
+    return _upstream_request(
+        order_id, request_refill, _("Refill of order #%(id)s requested.", id=order_id)
+    )
+
+
+@bp.post("/pipeline/orders/<int:order_id>/request-cancel")
+@login_required
+def pipeline_request_cancel(order_id: int):
+    """Ask the provider to stop an order that has started; the status sync refunds what was
+    not delivered once the provider confirms."""
+    return _upstream_request(
+        order_id,
+        request_cancel,
+        _(
+            "Cancel of order #%(id)s requested. What was not delivered is refunded once the "
+            "provider confirms.",
+            id=order_id,
+        ),
+    )
+
+
+def _upstream_request(order_id: int, ask, done: str):
+    if as_id(order_id) is None:
+        abort(404)
+    if ConfirmForm().validate_on_submit():
+        with across_tenants():
+            if db.session.get(Order, order_id) is None:
+                abort(404)
+            try:
+                ask(order_id, actor=current_user._get_current_object())
+            except RequestRefused as error:
+                db.session.rollback()
+                flash(str(error), "error")
+            else:
+                db.session.commit()
+                flash(done, "success")
     return redirect(url_for("console.pipeline_order", order_id=order_id))

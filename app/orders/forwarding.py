@@ -48,9 +48,10 @@ from typing import Any
 import redis
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from app.audit.services import record_audit
-from app.catalog.models import Service
+from app.catalog.models import Service, ServiceRoute
 from app.catalog.order_types import OrderType, order_type
 from app.extensions import db
 from app.ledger import refund_order
@@ -211,10 +212,8 @@ class Submission:
     client: ProviderClient
 
     def send(self) -> Reply:
-        try:
-            return self.client.add(self.upstream_service, ref=self.ref, **self.fields)
-        finally:
-            self.client.session.close()
+        # The client's session is this process's for the provider: it stays open for the next.
+        return self.client.add(self.upstream_service, ref=self.ref, **self.fields)
 
 
 @dataclass
@@ -231,43 +230,44 @@ class Step:
 def forward_order(order_id: int) -> str:
     """Send a `pending` order upstream, or settle an `unknown` one; says what happened. Runs
     across tenants (the job) or in the order's tenant."""
-    order = _fresh(order_id)
-    if order is None:
+    found = _order_and_routes(order_id)
+    if found is None:
         db.session.rollback()
         return "no such order"
+    order, service = found
     with tenant_scope(order.tenant_id):
         if order.status == PENDING:
-            return _forward_pending(order)
+            return _forward_pending(order, service)
         if order.status == UNKNOWN:
             return _settle_unknown(order)
     db.session.rollback()
     return f"nothing to do: {order.status}"
 
 
-def _forward_pending(order: Order) -> str:
+def _forward_pending(order: Order, service: Service) -> str:
     now = utcnow()
     if not _due(order):
         db.session.rollback()
         return "not due yet"
-    service = db.session.get(Service, order.service_id)
     routes = eligible_routes(order, service)
     route = next((r for r in routes if r.id == order.provider_service_id), None)
     route = route or (routes[0] if routes else None)
     if route is None:
         return _commit(order, _fail_step(order, "no provider can take this order"))
-    submission = _claim(order, route, order_type(service.type), resend=False, now=now)
-    if submission is None:
+    claimed = _claim(order, route, order_type(service.type), resend=False, now=now)
+    if claimed is None:
         db.session.rollback()
         return "claimed elsewhere"
     db.session.commit()
-    return _submit(submission)
+    return _submit(*claimed)
 
 
 def _claim(
     order: Order, route: ProviderService, kind: OrderType, *, resend: bool, now
-) -> Submission | None:
-    """`pending`/`unknown` → `submitting`, if the order is still as read; the caller commits
-    before sending."""
+) -> tuple[Submission, Order] | None:
+    """`pending`/`unknown` → `submitting`, if the order is still as read: the submission, and
+    the order as the claim left it (detached, so the caller's commit does not expire it). The
+    caller commits before sending."""
     provider = route.provider
     values = {
         "status": SUBMITTING,
@@ -292,27 +292,34 @@ def _claim(
         update(Order)
         .where(*conditions)
         .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
+        .returning(Order)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).scalar_one_or_none()
+    if claimed is None:
         return None
-    return Submission(
-        order_id=order.id,
-        tenant_id=order.tenant_id,
-        attempt=order.attempts + 1,
+    submission = Submission(
+        order_id=claimed.id,
+        tenant_id=claimed.tenant_id,
+        attempt=claimed.attempts,
         provider_id=provider.id,
         provider_name=provider.name,
         provider_service_id=route.id,
         upstream_service=route.external_id,
-        ref=str(order.id),
+        ref=str(claimed.id),
         ref_sent=provider.honours_ref,
         resend=resend,
-        fields=add_fields(order, kind),
+        fields=add_fields(claimed, kind),
         client=provider.client(),
     )
+    db.session.expunge(claimed)
+    return submission, claimed
 
 
-def _submit(submission: Submission) -> str:
+def _submit(submission: Submission, claimed: Order) -> str:
+    """Send the claimed submission and write its outcome. The outcome is first written against
+    the order as the claim left it: no one but the sweeper (→ `unknown`) changes a `submitting`
+    order, and the write is conditional on status and attempt, so it either finds the order
+    exactly so or changes nothing. Only then is the order read again."""
     reply = submission.send()
     # Logged before it is written: should the database fail now, the reply is not lost.
     log.info(
@@ -324,8 +331,8 @@ def _submit(submission: Submission) -> str:
         reply.outcome.value,
         reply.data if reply.ok else reply.error,
     )
-    for _ in range(3):
-        order = _fresh(submission.order_id)
+    for tried in range(4):
+        order = claimed if tried == 0 else _fresh(submission.order_id)
         if (
             order is None
             or order.attempts != submission.attempt
@@ -536,12 +543,12 @@ def _settle_unknown(order: Order) -> str:
             )
             return _commit(order, _review_step(order, {}, why, order.last_error or ""))
         service = db.session.get(Service, order.service_id)
-        submission = _claim(order, route, order_type(service.type), resend=True, now=utcnow())
-        if submission is None:
+        claimed = _claim(order, route, order_type(service.type), resend=True, now=utcnow())
+        if claimed is None:
             db.session.rollback()
             return "claimed elsewhere"
         db.session.commit()
-        return _submit(submission)
+        return _submit(*claimed)
     if order.external_id and provider is not None:
         return _reconcile(order, provider)
     reason = "the provider does not honour ref: resending could place the order twice"
@@ -552,10 +559,7 @@ def _reconcile(order: Order, provider: Provider) -> str:
     """Ask the upstream about the order id it gave: if it has the order, the order goes on."""
     client, external_id, attempts = provider.client(), order.external_id, order.attempts
     db.session.rollback()  # no transaction held across the HTTP call
-    try:
-        reply = client.status(external_id)
-    finally:
-        client.session.close()
+    reply = client.status(external_id)
     order = _fresh(order.id)
     if order is None or order.status != UNKNOWN or order.attempts != attempts:
         db.session.rollback()
@@ -693,6 +697,27 @@ def _enqueue_quietly(pairs: list[tuple[int, int]]) -> None:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _order_and_routes(order_id: int) -> tuple[Order, Service] | None:
+    """The order as the database has it now, with its service, the service's routes, their
+    upstream services and providers: one statement where lazy loads would take one per
+    object."""
+    return (
+        db.session.execute(
+            select(Order, Service)
+            .join(Service, Service.id == Order.service_id)
+            .where(Order.id == order_id)
+            .options(
+                joinedload(Service.routes)
+                .joinedload(ServiceRoute.provider_service)
+                .joinedload(ProviderService.provider)
+            )
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .one_or_none()
+    )
 
 
 def _fresh(order_id: int) -> Order | None:

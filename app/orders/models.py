@@ -183,3 +183,105 @@ class Order(TenantOwned, db.Model):
 
     def __repr__(self) -> str:
         return f"<Order {self.id} {self.status}>"
+
+
+# --- refills and cancels of orders that are upstream ------------------------------------------
+
+REFILL = "refill"
+CANCEL = "cancel"
+REQUEST_KINDS = (REFILL, CANCEL)
+
+# A request's life (app/orders/upstream_requests.py): `requested` (committed, its job enqueued
+# after the commit) → `sending` (claimed by the job, `next_attempt_at` its deadline) → for a
+# cancel `accepted` or `refused`; for a refill `refused`, or the upstream's refill statuses
+# `pending` → `in_progress` → `completed` | `rejected` | `error`. `error`: no clear answer (the
+# provider could not be reached, its reply was lost, or it reported "Error").
+REQUESTED = "requested"
+SENDING = "sending"
+ACCEPTED = "accepted"
+REFUSED = "refused"
+REFILL_PENDING = "pending"
+REFILL_IN_PROGRESS = "in_progress"
+REFILL_COMPLETED = "completed"
+REFILL_REJECTED = "rejected"
+REQUEST_ERROR = "error"
+REQUEST_STATES = (
+    REQUESTED,
+    SENDING,
+    ACCEPTED,
+    REFUSED,
+    REFILL_PENDING,
+    REFILL_IN_PROGRESS,
+    REFILL_COMPLETED,
+    REFILL_REJECTED,
+    REQUEST_ERROR,
+)
+REQUEST_FINAL = (ACCEPTED, REFUSED, REFILL_COMPLETED, REFILL_REJECTED, REQUEST_ERROR)
+# A refill the upstream has taken and that we poll (`refill_status`) until it is final.
+REFILL_POLLED = (REFILL_PENDING, REFILL_IN_PROGRESS)
+
+REQUEST_STATE_LABELS = {
+    REQUESTED: _l("Requested"),
+    SENDING: _l("Sending"),
+    ACCEPTED: _l("Accepted"),
+    REFUSED: _l("Refused"),
+    REFILL_PENDING: _l("Pending"),
+    REFILL_IN_PROGRESS: _l("In progress"),
+    REFILL_COMPLETED: _l("Completed"),
+    REFILL_REJECTED: _l("Rejected"),
+    REQUEST_ERROR: _l("Error"),
+}
+REQUEST_KIND_LABELS = {REFILL: _l("Refill"), CANCEL: _l("Cancel")}
+
+
+class UpstreamRequest(TenantOwned, db.Model):
+    """A refill or cancel of an order that is upstream: recorded (and committed) before its job
+    is enqueued, sent by that job, and followed to its own final state. `open_kind` is the kind
+    while the request is open and NULL once final: with the unique constraint, an order has at
+    most one open refill and one open cancel, whoever asks at once."""
+
+    __tablename__ = "upstream_requests"
+    __table_args__ = (
+        UniqueConstraint("order_id", "open_kind"),
+        # Upstream refills are keyed by provider and refill id, never refill id alone.
+        UniqueConstraint("provider_id", "external_id"),
+        CheckConstraint(f"kind IN ({_quoted(REQUEST_KINDS)})", name="known_kind"),
+        CheckConstraint(f"state IN ({_quoted(REQUEST_STATES)})", name="known_state"),
+        Index("ix_upstream_requests_state_next_attempt", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default=REQUESTED)
+    open_kind: Mapped[str | None] = mapped_column(String(8))
+    # Who asked: a customer or staff email, an operator's, or "api".
+    requested_by: Mapped[str] = mapped_column(String(255))
+    # The provider it went to (the order's), and the upstream's refill id once it took one.
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    # While `requested`: when the job is next due; while `sending`: the deadline after which the
+    # sweeper takes the worker for dead; while a refill is polled: its next poll.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The upstream's refusal or what went wrong, as it said it (staff see it, customers do not).
+    error: Mapped[str | None] = mapped_column(String(500))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in REQUEST_FINAL
+
+    @property
+    def state_label(self):
+        return REQUEST_STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def kind_label(self):
+        return REQUEST_KIND_LABELS.get(self.kind, self.kind)
+
+    def __repr__(self) -> str:
+        return f"<UpstreamRequest {self.id} {self.kind} {self.state}>"

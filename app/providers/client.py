@@ -12,6 +12,11 @@ on whether the upstream could have acted on the request:
 
 Replies are read defensively: numbers as strings or numbers (floats are parsed as exact
 decimals), "Complete"/"Cancelled"/"Inprogress" spellings, `error` or `errors`, a UTF-8 BOM.
+
+Connections. A process keeps one HTTP session per provider (`shared_session`, what
+`Provider.client()` uses), so consecutive calls reuse a kept-alive connection instead of paying a
+TCP (and TLS) handshake each. A forked child starts with none of its parent's sessions, and a
+connection idle for longer than `IDLE_SECONDS` is not reused (see `ProviderSession`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,13 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,6 +42,9 @@ log = logging.getLogger(__name__)
 MAX_IDS_PER_CALL = 100
 DEFAULT_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 5.0
+# A kept-alive connection idle longer than this is closed rather than reused: below the idle
+# timeouts servers commonly use (gunicorn 2 s; Apache, Node and uvicorn 5 s; nginx 75 s).
+IDLE_SECONDS = 1.0
 
 
 class Outcome(enum.Enum):
@@ -228,13 +240,79 @@ def loopback_for_localhost(url: str) -> tuple[str, dict[str, str]]:
     return url, {}
 
 
+class ProviderSession(requests.Session):
+    """An HTTP session for API v2 calls: no automatic retries, no cookies kept between calls
+    (each call carries its key and stands alone), and no reuse of a connection idle for longer
+    than IDLE_SECONDS. A server closes an idle kept-alive connection when it likes; a request
+    written to a connection the server is closing fails with a reset, which the client must
+    read as ambiguous, where a fresh connection would have had a definite answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # No automatic retries: a retry after sending could place an order twice.
+        self.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=32))
+        self.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=32))
+        self.headers["User-Agent"] = "Pasok/1.0 (+SMM API v2 client)"
+        self.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        self.last_used = 0.0
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        if time.monotonic() - self.last_used > IDLE_SECONDS:
+            self.close()  # idle connections go; the adapters stay, and connect afresh
+        try:
+            return super().request(*args, **kwargs)
+        finally:
+            self.last_used = time.monotonic()
+
+
 def _session() -> requests.Session:
-    session = requests.Session()
-    # No automatic retries: a retry after sending could place an order twice.
-    session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=32))
-    session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=32))
-    session.headers["User-Agent"] = "Pasok/1.0 (+SMM API v2 client)"
-    return session
+    return ProviderSession()
+
+
+class _SessionPool:
+    """This process's sessions, one per provider API URL."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.sessions: dict[str, ProviderSession] = {}
+
+
+_pool = _SessionPool()
+
+
+def shared_session(api_url: str) -> ProviderSession:
+    """This process's session for the provider at `api_url`, made on first use. Threads may
+    share it (urllib3's connection pool is thread-safe, and the session keeps no cookies); a
+    forked child never does: two processes on one socket would read each other's replies."""
+    global _pool
+    pool = _pool
+    if pool.pid != os.getpid():  # forked without the hook below (it runs only for os.fork)
+        pool = _pool = _SessionPool()
+    with pool.lock:
+        session = pool.sessions.get(api_url)
+        if session is None:
+            session = pool.sessions[api_url] = ProviderSession()
+        return session
+
+
+def close_sessions() -> None:
+    """Close and forget this process's shared sessions (their kept-alive connections)."""
+    global _pool
+    pool, _pool = _pool, _SessionPool()
+    with pool.lock:
+        for session in pool.sessions.values():
+            session.close()
+
+
+def _forget_sessions_in_child() -> None:
+    # The parent's sessions (and a lock another thread may have held at the fork) stay behind;
+    # their sockets are closed in this process when they are collected, the parent's copy lives.
+    global _pool
+    _pool = _SessionPool()
+
+
+os.register_at_fork(after_in_child=_forget_sessions_in_child)
 
 
 def _failed_before_sending(exc: requests.exceptions.ConnectionError) -> bool:

@@ -35,10 +35,15 @@ class Provider(db.Model):
     services: Mapped[list[ProviderService]] = relationship(back_populates="provider")
 
     def client(self):
-        from app.providers.client import ProviderClient
+        """A client on this process's session for the provider (kept-alive connections)."""
+        from app.providers.client import ProviderClient, shared_session
 
         return ProviderClient(
-            self.api_url, self.api_key, timeout=self.timeout_seconds, honours_ref=self.honours_ref
+            self.api_url,
+            self.api_key,
+            timeout=self.timeout_seconds,
+            honours_ref=self.honours_ref,
+            session=shared_session(self.api_url),
         )
 
 

@@ -1,5 +1,6 @@
 """The customer's orders on the storefront: a new order (with its charge worked out live as the
-customer types), a mass order, the list of orders, one order, and canceling it while unsent.
+customer types), a mass order, the list of orders, one order, canceling it while unsent, and
+asking for a refill or a cancel once it is upstream (app/orders/upstream_requests.py).
 
 The views parse the form and call `app.orders.services`, the one code path that validates,
 prices and places orders; prices come from `app.pricing.retail` only. A domain error becomes a
@@ -44,6 +45,12 @@ from app.orders.services import (
     cancel_unsent_order,
     place_order,
     place_orders_mass,
+)
+from app.orders.upstream_requests import (
+    RequestRefused,
+    order_actions,
+    request_cancel,
+    request_refill,
 )
 from app.orders.validation import COUNTED_LISTS, OrderRejected, validate_order
 from app.paging import page_of, page_url
@@ -469,6 +476,7 @@ def order(order_id: int):
         "storefront/order.html",
         row=row,
         refunded=money(refunded, found.currency) if refunded else None,
+        actions=order_actions(found),
     )
 
 
@@ -492,6 +500,58 @@ def cancel_order(order_id: int):
                 "Order #%(id)s canceled; %(charge)s is back on your balance.",
                 id=canceled.id,
                 charge=money(canceled.charge, canceled.currency),
+            ),
+            "success",
+        )
+    return redirect(url_for("storefront.order", order_id=found.id))
+
+
+# --- refills and cancels of orders that are upstream -----------------------------------------
+
+
+@bp.post("/orders/<int:order_id>/refill")
+@login_required
+def refill_order(order_id: int):
+    """Ask for a refill of a completed order, within its service's refill window."""
+    found = _own_order(order_id)
+    try:
+        request_refill(found.id, actor=customer(), customer_id=current_user.id)
+    except RequestRefused as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    else:
+        db.session.commit()
+        flash(
+            _("Refill of order #%(id)s requested; its progress shows below.", id=found.id),
+            "success",
+        )
+    return redirect(url_for("storefront.order", order_id=found.id))
+
+
+@bp.post("/orders/<int:order_id>/request-cancel")
+@login_required
+def request_cancel_order(order_id: int):
+    """Ask the provider to stop an order that has started; what was not delivered is
+    refunded once the provider confirms."""
+    found = _own_order(order_id)
+    try:
+        request_cancel(found.id, actor=customer(), customer_id=current_user.id)
+    except RequestRefused as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    else:
+        db.session.commit()
+        flash(
+            _(
+                "Cancel of order #%(id)s requested. What was not delivered goes back to your "
+                "balance once the provider confirms.",
+                id=found.id,
             ),
             "success",
         )
