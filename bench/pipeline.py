@@ -26,7 +26,7 @@ how the ratio moves with C.
 
 (a) Forwarding. One order is placed through `place_order` (validation, pricing, both wallets
 charged); the other N - 1 are copies of it made in SQL, each with its own two journal entries
-and postings and the cached balances recomputed, because `place_order` runs at about 20 orders
+and postings and the cached balances recomputed, because `place_order` runs at about 100 orders
 a second (bench/orders.py) and would take minutes to place 10,000. Their forward jobs are then
 enqueued as the app enqueues them (`enqueue_forwarding`, after the commit) while C warm workers
 wait, and the clock runs from the first enqueue until no order is `pending` or `submitting`.

@@ -285,6 +285,35 @@ def test_staff_cannot_reach_another_tenants_rows_by_id(shops, app, browser_for, 
     assert nusa_state(app, shops) == before
 
 
+def test_a_key_and_the_api_stay_on_their_own_panel(shops, app, browser_for):
+    """budi's key works on nusa's API only; alice can neither rotate nor revoke it, and nusa's
+    order ids mean nothing on acme's API."""
+    from app.api.keys import create_key
+
+    with app.app_context(), tenant_scope(shops["nusa"]):
+        key = create_key(shops["nusa"], shops["budi"], "bot", actor="test")
+        db.session.commit()
+        key_id = key.key.id
+    before = nusa_state(app, shops)
+    on_acme = browser_for("acme.localhost").post(
+        "/api/v2", data={"key": key.token, "action": "status", "order": shops["order"]}
+    )
+    assert on_acme.get_json() == {"error": "Invalid API key"}
+    on_nusa = browser_for("nusa.localhost").post(
+        "/api/v2", data={"key": key.token, "action": "status", "order": shops["order"]}
+    )
+    assert "status" in on_nusa.get_json()
+    acme = browser_for("acme.localhost")
+    assert sign_in(acme, "/login", "alice@example.com").status_code == 302
+    assert acme.post(f"/api/keys/{key_id}/rotate").status_code == 404
+    assert acme.post(f"/api/keys/{key_id}/revoke").status_code == 404
+    still = browser_for("nusa.localhost").post(
+        "/api/v2", data={"key": key.token, "action": "balance"}
+    )
+    assert "balance" in still.get_json()
+    assert nusa_state(app, shops) == before
+
+
 def test_another_tenants_orders_and_customers_are_not_listed(shops, browser_for):
     acme = browser_for("acme.localhost")
     assert sign_in(acme, "/admin/login", "staff@acme.example.com").status_code == 302

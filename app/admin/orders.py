@@ -18,6 +18,7 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from app.accounts.models import ADMIN, CUSTOMER, OWNER, User
+from app.actions import committed
 from app.admin import bp
 from app.admin.customer_forms import CancelOrderForm
 from app.admin.routes import staff_required
@@ -425,14 +426,6 @@ def request_cancel_order(order_id: int):
 
 
 def _upstream_request(order: Order, ask, done: str) -> None:
-    try:
-        ask(order.id, actor=current_user._get_current_object())
-    except RequestRefused as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    else:
-        db.session.commit()
+    actor = current_user._get_current_object()
+    if committed(lambda: ask(order.id, actor=actor), RequestRefused) is not None:
         flash(done, "success")

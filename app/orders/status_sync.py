@@ -22,12 +22,12 @@ is logged and kept on the order as its last error; its status is never coerced.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Row, case, select, update
 
 from app.audit.services import record_audit
 from app.catalog.models import Service
@@ -38,6 +38,8 @@ from app.providers.client import MAX_IDS_PER_CALL, UpstreamStatus
 from app.providers.models import Provider
 from app.types import utcnow
 from tenants.context import tenant_scope
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +136,22 @@ def due_batches(
         query = query.where(Order.provider_id == provider_id)
     rows = db.session.execute(query).all()
     db.session.rollback()
-    batch: list[int] = []
+    yield from in_provider_batches(rows, lambda row: row.id)
+
+
+def in_provider_batches(
+    rows: Sequence[Row], item: Callable[[Row], T]
+) -> Iterator[tuple[int, list[T]]]:
+    """`rows` (ordered by `provider_id`) as (provider id, items) batches of at most one multi
+    call each."""
+    batch: list[T] = []
     current: int | None = None
     for row in rows:
         if batch and (row.provider_id != current or len(batch) == MAX_IDS_PER_CALL):
             yield current, batch
             batch = []
         current = row.provider_id
-        batch.append(row.id)
+        batch.append(item(row))
     if batch:
         yield current, batch
 

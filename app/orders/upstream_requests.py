@@ -38,7 +38,7 @@ from typing import Any
 
 import redis
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, select, update
+from sqlalchemy import Row, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,8 +68,8 @@ from app.orders.models import (
     UpstreamRequest,
 )
 from app.orders.services import all_or_nothing
-from app.orders.status_sync import next_poll
-from app.providers.client import MAX_IDS_PER_CALL, Outcome, Reply
+from app.orders.status_sync import in_provider_batches, next_poll
+from app.providers.client import Outcome, Reply
 from app.providers.models import Provider
 from app.types import utcnow
 from tenants.context import tenant_scope
@@ -610,18 +610,13 @@ def due_refill_batches(
         query = query.where(UpstreamRequest.provider_id == provider_id)
     rows = db.session.execute(query).all()
     db.session.rollback()
-    batch: list[PolledRefill] = []
-    current: int | None = None
-    for row in rows:
-        if batch and (row.provider_id != current or len(batch) == MAX_IDS_PER_CALL):
-            yield current, batch
-            batch = []
-        current = row.provider_id
-        values = row._asdict()
-        values.pop("provider_id")
-        batch.append(PolledRefill(**values))
-    if batch:
-        yield current, batch
+    yield from in_provider_batches(rows, _polled_refill)
+
+
+def _polled_refill(row: Row) -> PolledRefill:
+    values = row._asdict()
+    values.pop("provider_id")
+    return PolledRefill(**values)
 
 
 def sync_refills(provider_id: int | None = None) -> RefillSyncReport:

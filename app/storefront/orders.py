@@ -23,6 +23,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.accounts.web import attach_error
+from app.actions import committed
 from app.catalog.models import Service
 from app.catalog.order_types import OrderType, order_type
 from app.errors import NotFound, ValidationError
@@ -485,16 +486,11 @@ def order(order_id: int):
 def cancel_order(order_id: int):
     """Cancel an order that has not been sent yet, for a full refund."""
     found = _own_order(order_id)
-    try:
-        canceled = cancel_unsent_order(found.id, current_user.id, actor=customer())
-    except OrderNotCancelable as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    else:
-        db.session.commit()
+    canceled = committed(
+        lambda: cancel_unsent_order(found.id, current_user.id, actor=customer()),
+        OrderNotCancelable,
+    )
+    if canceled is not None:
         flash(
             _(
                 "Order #%(id)s canceled; %(charge)s is back on your balance.",
@@ -514,16 +510,11 @@ def cancel_order(order_id: int):
 def refill_order(order_id: int):
     """Ask for a refill of a completed order, within its service's refill window."""
     found = _own_order(order_id)
-    try:
-        request_refill(found.id, actor=customer(), customer_id=current_user.id)
-    except RequestRefused as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    else:
-        db.session.commit()
+    asked = committed(
+        lambda: request_refill(found.id, actor=customer(), customer_id=current_user.id),
+        RequestRefused,
+    )
+    if asked is not None:
         flash(
             _("Refill of order #%(id)s requested; its progress shows below.", id=found.id),
             "success",
@@ -537,16 +528,11 @@ def request_cancel_order(order_id: int):
     """Ask the provider to stop an order that has started; what was not delivered is
     refunded once the provider confirms."""
     found = _own_order(order_id)
-    try:
-        request_cancel(found.id, actor=customer(), customer_id=current_user.id)
-    except RequestRefused as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    else:
-        db.session.commit()
+    asked = committed(
+        lambda: request_cancel(found.id, actor=customer(), customer_id=current_user.id),
+        RequestRefused,
+    )
+    if asked is not None:
         flash(
             _(
                 "Cancel of order #%(id)s requested. What was not delivered goes back to your "
