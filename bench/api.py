@@ -52,19 +52,19 @@ from harness import (
     BenchmarkError,
     Gunicorn,
     WrkResult,
-    exit_cleanly_on_sigterm,
     fetch,
     gunicorn,
     parse_wrk,
     post_form,
+    run_on_postgres,
     run_pasok,
     temporary_database,
+    write_results,
     wrk_available,
     wrk_output,
     wrk_version,
 )
 from orders import (
-    DEFAULT_SERVER_URL,
     LINK,
     QUANTITY,
     bench_app,
@@ -420,33 +420,19 @@ def print_table(report: dict) -> None:
     )
 
 
-def write_results(path: Path, report: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {path}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not wrk_available():
         print("wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
         return 2
-    server_url = os.environ.get("PASOK_BENCH_DATABASE_URL", DEFAULT_SERVER_URL)
-    if not server_url.startswith(("postgresql", "postgres:")):
-        print(f"this benchmark needs PostgreSQL, not {server_url}", file=sys.stderr)
-        return 2
-    redis_url = os.environ.get("PASOK_BENCH_REDIS_URL", DEFAULT_REDIS_URL)
-    exit_cleanly_on_sigterm()
     load_average = os.getloadavg()[0]
-    try:
-        outcome = run_benchmark(args, server_url, redis_url)
-    except BenchmarkError as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; server stopped and database dropped", file=sys.stderr)
-        return 130
-
+    outcome = run_on_postgres(
+        lambda server_url, redis_url: run_benchmark(args, server_url, redis_url),
+        default_redis_url=DEFAULT_REDIS_URL,
+        left_behind="server stopped and database dropped",
+    )
+    if isinstance(outcome, int):
+        return outcome
     report = build_report(args, load_average, outcome)
     print_table(report)
     write_results(args.output, report)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import platform
 import random
@@ -57,6 +56,7 @@ from harness import (
     run_pasok,
     sandbox_provider,
     temporary_database,
+    write_results,
 )
 
 GOAL_SECONDS = 5.0
@@ -624,12 +624,6 @@ def print_tables(report: dict, results: dict[int, SizeResult], args: argparse.Na
             f"from the smallest catalog to the largest (goal <= x{GOAL_MEMORY_GROWTH:g})"
         )
     print(f"goal: {'met' if goal['met'] else 'NOT met'}")
-
-
-def write_results(path: Path, report: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -578,3 +578,35 @@ def max_rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def write_results(path: Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"results: {path}")
+
+
+def run_on_postgres(
+    run: Callable[[str, str], dict], *, default_redis_url: str, left_behind: str
+) -> dict | int:
+    """Run a PostgreSQL benchmark on PASOK_BENCH_DATABASE_URL's server (default the local one)
+    and PASOK_BENCH_REDIS_URL (default `default_redis_url`): its outcome, or the exit code after
+    one readable line (2: no PostgreSQL; 1: it failed; 130: interrupted, `left_behind` says
+    what was cleaned up)."""
+    server_url = os.environ.get("PASOK_BENCH_DATABASE_URL", POSTGRES_SERVER_URL)
+    if not server_url.startswith(("postgresql", "postgres:")):
+        print(f"this benchmark needs PostgreSQL, not {server_url}", file=sys.stderr)
+        return 2
+    redis_url = os.environ.get("PASOK_BENCH_REDIS_URL", default_redis_url)
+    exit_cleanly_on_sigterm()
+    try:
+        return run(server_url, redis_url)
+    except BenchmarkError as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted; {left_behind}", file=sys.stderr)
+        return 130

@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import logging
 import multiprocessing
 import os
@@ -72,9 +71,10 @@ from harness import (
     RESULTS_DIR,
     BenchmarkError,
     StatementCounter,
-    exit_cleanly_on_sigterm,
+    run_on_postgres,
     run_pasok,
     temporary_database,
+    write_results,
 )
 
 GOAL_RATIO = 0.20
@@ -84,7 +84,6 @@ RUN_LABELS = {
     "contended": "place_order, one customer",
     "floor": "floor: least request",
 }
-DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 LINK = "https://instagram.com/p/bench123"
 QUANTITY = "100"  # 1.00 per 1000 wholesale, 1.30 retail (the default 30% markup): 0.13 an order
@@ -921,12 +920,6 @@ def print_tables(report: dict) -> None:
     )
 
 
-def write_results(path: Path, report: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {path}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("pgbench") is None:
@@ -935,22 +928,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    server_url = os.environ.get("PASOK_BENCH_DATABASE_URL", DEFAULT_SERVER_URL)
-    if not server_url.startswith(("postgresql", "postgres:")):
-        print(f"this benchmark needs PostgreSQL, not {server_url}", file=sys.stderr)
-        return 2
-    redis_url = os.environ.get("PASOK_BENCH_REDIS_URL", DEFAULT_REDIS_URL)
-    exit_cleanly_on_sigterm()
     load_average = os.getloadavg()[0]
-    try:
-        outcome = run_benchmark(args, server_url, redis_url)
-    except BenchmarkError as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; clients stopped and databases dropped", file=sys.stderr)
-        return 130
-
+    outcome = run_on_postgres(
+        lambda server_url, redis_url: run_benchmark(args, server_url, redis_url),
+        default_redis_url=DEFAULT_REDIS_URL,
+        left_behind="clients stopped and databases dropped",
+    )
+    if isinstance(outcome, int):
+        return outcome
     report = build_report(args, load_average, outcome)
     print_tables(report)
     write_results(args.output, report)

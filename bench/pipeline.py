@@ -91,14 +91,14 @@ from harness import (
     VENV_BIN,
     BenchmarkError,
     SandboxProvider,
-    exit_cleanly_on_sigterm,
+    run_on_postgres,
     run_pasok,
     sandbox_provider,
     temporary_database,
+    write_results,
 )
 
 GOAL_RATIO = 1.3
-DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 OPENING_BALANCE = Decimal("100000000")  # far more than any run can spend
 SANDBOX_BALANCE = "1000000000"
@@ -1236,29 +1236,16 @@ def print_report(report: dict) -> None:
     )
 
 
-def write_results(path: Path, report: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {path}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    server_url = os.environ.get("PASOK_BENCH_DATABASE_URL", DEFAULT_SERVER_URL)
-    if not server_url.startswith(("postgresql", "postgres:")):
-        print(f"this benchmark needs PostgreSQL, not {server_url}", file=sys.stderr)
-        return 2
-    redis_url = os.environ.get("PASOK_BENCH_REDIS_URL", DEFAULT_REDIS_URL)
-    exit_cleanly_on_sigterm()
     load_average = os.getloadavg()[0]
-    try:
-        outcome = run_benchmark(args, server_url, redis_url)
-    except BenchmarkError as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; workers stopped and databases dropped", file=sys.stderr)
-        return 130
+    outcome = run_on_postgres(
+        lambda server_url, redis_url: run_benchmark(args, server_url, redis_url),
+        default_redis_url=DEFAULT_REDIS_URL,
+        left_behind="workers stopped and databases dropped",
+    )
+    if isinstance(outcome, int):
+        return outcome
     report = build_report(args, load_average, outcome)
     print_report(report)
     write_results(args.output, report)

@@ -20,7 +20,6 @@ bench/results/storefront.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -42,6 +41,7 @@ from harness import (
     run_pasok,
     run_wrk,
     temporary_database,
+    write_results,
     wrk_available,
     wrk_version,
 )
@@ -202,12 +202,6 @@ def print_table(report: dict) -> None:
     verdict = "met" if report["goal_met"] else "NOT met"
     print(f"\ntenant/bare throughput = {report['ratio']:.1%} (goal >= {GOAL_RATIO:.0%}): {verdict}")
     print(f"bare/tenant server CPU per request = {report['cpu_ratio']:.1%}")
-
-
-def write_results(path: Path, report: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"results: {path}")
 
 
 def build_report(

@@ -33,6 +33,7 @@ from app.orders.alerts import OnHoldSummary, on_hold_summary
 from app.orders.models import (
     FAILED,
     ON_HOLD,
+    PIPELINE_AUDIT_LABELS,
     STATUS_LABELS,
     STATUSES,
     SUBMITTING,
@@ -74,17 +75,7 @@ ENTRY_LABELS = {
 }
 AUDIT_LABELS = {
     "order.cancel": _l("Canceled and refunded"),
-    "order.canceled": _l("Canceled by the provider and refunded"),
-    "order.partial": _l("Partial: the remainder refunded"),
-    "order.refill.requested": _l("Refill requested"),
-    "order.refill.refused": _l("Refill refused by the provider"),
-    "order.refill.completed": _l("Refill completed"),
-    "order.refill.rejected": _l("Refill rejected by the provider"),
-    "order.refill.error": _l("Refill failed"),
-    "order.cancel.requested": _l("Cancel requested"),
-    "order.cancel.accepted": _l("Cancel accepted by the provider"),
-    "order.cancel.refused": _l("Cancel refused by the provider"),
-    "order.cancel.error": _l("Cancel failed"),
+    **PIPELINE_AUDIT_LABELS,
 }
 
 

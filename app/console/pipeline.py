@@ -39,6 +39,7 @@ from app.ledger import OrderNotCharged, order_totals
 from app.orders.models import (
     FAILED,
     PENDING,
+    PIPELINE_AUDIT_LABELS,
     STATUS_LABELS,
     SUBMITTING,
     UNKNOWN,
@@ -108,17 +109,7 @@ AUDIT_LABELS = {
     "order.review.delivered": _l("Marked delivered"),
     "order.review.refunded": _l("Refunded after review"),
     "order.review.resent": _l("Sent again after review"),
-    "order.canceled": _l("Canceled by the provider and refunded"),
-    "order.partial": _l("Partial: the remainder refunded"),
-    "order.refill.requested": _l("Refill requested"),
-    "order.refill.refused": _l("Refill refused by the provider"),
-    "order.refill.completed": _l("Refill completed"),
-    "order.refill.rejected": _l("Refill rejected by the provider"),
-    "order.refill.error": _l("Refill failed"),
-    "order.cancel.requested": _l("Cancel requested"),
-    "order.cancel.accepted": _l("Cancel accepted by the provider"),
-    "order.cancel.refused": _l("Cancel refused by the provider"),
-    "order.cancel.error": _l("Cancel failed"),
+    **PIPELINE_AUDIT_LABELS,
 }
 # Upstream order ids are numbers or short tokens; anything else is a typo or a paste gone wrong.
 UPSTREAM_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"

@@ -72,6 +72,21 @@ STATUS_LABELS = {
     FAILED: _l("Failed"),
 }
 
+# What the pipeline writes to the audit log about an order, as staff and operators read it.
+PIPELINE_AUDIT_LABELS = {
+    "order.canceled": _l("Canceled by the provider and refunded"),
+    "order.partial": _l("Partial: the remainder refunded"),
+    "order.refill.requested": _l("Refill requested"),
+    "order.refill.refused": _l("Refill refused by the provider"),
+    "order.refill.completed": _l("Refill completed"),
+    "order.refill.rejected": _l("Refill rejected by the provider"),
+    "order.refill.error": _l("Refill failed"),
+    "order.cancel.requested": _l("Cancel requested"),
+    "order.cancel.accepted": _l("Cancel accepted by the provider"),
+    "order.cancel.refused": _l("Cancel refused by the provider"),
+    "order.cancel.error": _l("Cancel failed"),
+}
+
 API_STATUS = {
     PENDING: "Pending",
     ON_HOLD: "Pending",
