@@ -288,6 +288,12 @@ def _apply(
             return  # another sync applied it first
         _settle(order, status, remains, now)
         savepoint.commit()
+        if status in (PARTIAL, CANCELED):
+            # A refund holds the rows every order of the tenant and of the platform updates
+            # (their sales, the tenant's wallet): commit it now rather than through the rest of
+            # the batch, whose next refund would take another customer's wallet after them,
+            # against the ledger's lock order, and could deadlock with an order being placed.
+            db.session.commit()
     except LedgerError as error:
         savepoint.rollback()
         message = f"order {order.id}: {answer.status} not applied: {error}"
