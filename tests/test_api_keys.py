@@ -240,8 +240,13 @@ def test_the_api_limit_leaves_form_post_limits_and_plain_pages_as_they_were(make
     assert answers[-1] == 429 and 429 not in answers[:2]
 
 
-def test_the_api_rate_limit_comes_from_the_environment(monkeypatch):
-    from app.config import settings_from_environment
+def test_the_api_rate_limit_set_in_the_environment_is_the_one_enforced(make_app, monkeypatch):
+    from tests.conftest import Factories
 
-    monkeypatch.setenv("PASOK_API_RATE_LIMIT", "5 per second")
-    assert settings_from_environment("instance")["PASOK_API_RATE_LIMIT"] == "5 per second"
+    monkeypatch.setenv("PASOK_API_RATE_LIMIT", "2 per minute")
+    app = make_app(RATELIMIT_ENABLED=True)
+    empty_database(app)
+    shop = api_shop(app, Factories(app))
+    api = Api(app, ACME, new_key(app, shop["acme"], shop["alice"]))
+    assert "balance" in api("balance") and "balance" in api("balance")
+    assert api("balance")["error"].startswith("Too many requests: at most 2 per 1 minute")
