@@ -56,19 +56,30 @@ def forward_job_id(order_id: int, attempts: int) -> str:
 def enqueue_forward(order_id: int, attempts: int, connection: redis.Redis | None = None) -> bool:
     """Put the forward job of `order_id` at `attempts` on the queue, unless one is already
     waiting or running; True if this call enqueued it. Redis errors propagate."""
-    queue = get_queue(FORWARD, connection)
-    job_id = forward_job_id(order_id, attempts)
+    return _enqueue_unique(
+        get_queue(FORWARD, connection),
+        forward_job_id(order_id, attempts),
+        forward_order,
+        order_id,
+        description=f"forward order {order_id} (attempt {attempts + 1})",
+    )
+
+
+def _enqueue_unique(queue, job_id: str, func, *args, description: str) -> bool:
+    """Enqueue `func(*args)` as `job_id` unless a live job has that id; a stale one (ended, or
+    abandoned by a dead worker) is replaced. rq refuses a unique id while its old job is still
+    stored, so the stored job decides. True if this call enqueued it."""
     for _ in range(2):
         try:
             queue.enqueue(
-                forward_order,
-                order_id,
+                func,
+                *args,
                 job_id=job_id,
                 unique=True,
                 job_timeout=JOB_TIMEOUT,
                 result_ttl=RESULT_TTL,
                 failure_ttl=FAILURE_TTL,
-                description=f"forward order {order_id} (attempt {attempts + 1})",
+                description=description,
             )
             return True
         except DuplicateJobError:
@@ -147,33 +158,16 @@ def enqueue_upstream_request(
     tenant_id: int, request_id: int, attempts: int, connection: redis.Redis | None = None
 ) -> bool:
     """Put the send job of a refill/cancel request at `attempts` on the `forward` queue,
-    unless one is already waiting or running (the same unique-id dance as `enqueue_forward`);
+    unless one is already waiting or running;
     True if this call enqueued it. Redis errors propagate."""
-    queue = get_queue(FORWARD, connection)
-    job_id = upstream_request_job_id(request_id, attempts)
-    for _ in range(2):
-        try:
-            queue.enqueue(
-                send_upstream_request,
-                tenant_id,
-                request_id,
-                job_id=job_id,
-                unique=True,
-                job_timeout=JOB_TIMEOUT,
-                result_ttl=RESULT_TTL,
-                failure_ttl=FAILURE_TTL,
-                description=f"upstream request {request_id} (attempt {attempts + 1})",
-            )
-            return True
-        except DuplicateJobError:
-            try:
-                job = AppJob.fetch(job_id, connection=queue.connection)
-            except NoSuchJobError:
-                continue
-            if not is_stale(job):
-                return False
-            job.delete()
-    return False
+    return _enqueue_unique(
+        get_queue(FORWARD, connection),
+        upstream_request_job_id(request_id, attempts),
+        send_upstream_request,
+        tenant_id,
+        request_id,
+        description=f"upstream request {request_id} (attempt {attempts + 1})",
+    )
 
 
 def ensure_upstream_request_jobs(
