@@ -78,11 +78,14 @@ def register_blueprints(app: Flask) -> None:
     from app.health import bp as health_bp
     from app.site import bp as site_bp
     from app.storefront import bp as storefront_bp
+    from app.webhooks import bp as webhooks_bp
 
     blueprints = (
         health_bp, site_bp, storefront_bp, auth_bp, admin_bp, console_bp, api_bp, api_pages_bp,
+        webhooks_bp,
     )  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # called by scripts with a key, never by a browser session
+    csrf.exempt(webhooks_bp)  # called by gateways, proven by their signatures
     mount_rq_dashboard(app)

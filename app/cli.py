@@ -262,6 +262,7 @@ def demo_command(host: str, port: int) -> None:
 def register_commands(app: Flask) -> None:
     from app.ledger.commands import customer_credit_command, ledger_cli, tenant_topup_command
     from app.money.commands import fx_cli
+    from app.payments.commands import gateway_cli
     from app.providers.commands import provider_cli
     from workers.commands import cron_command, worker_command
 
@@ -269,7 +270,7 @@ def register_commands(app: Flask) -> None:
     tenant_cli.add_command(tenant_topup_command)
     groups = (
         operator_cli, tenant_cli, customer_cli, domain_cli, provider_cli, fx_cli, ledger_cli,
-        orders_cli, apikey_cli,
+        orders_cli, apikey_cli, gateway_cli,
     )  # fmt: skip
     for group in groups:
         app.cli.add_command(group)
@@ -291,9 +292,11 @@ cli = FlaskGroup(name="pasok", create_app=_create_app, add_version_option=False,
 
 def _register_standalone_commands() -> None:
     """Commands that run without Pasok's app (FlaskGroup finds them before loading it)."""
+    from app.gatewaysim.cli import gateway_simulator_command
     from app.sandbox.cli import sandbox_provider_command
 
     cli.add_command(sandbox_provider_command)
+    cli.add_command(gateway_simulator_command)
 
 
 _register_standalone_commands()

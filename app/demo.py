@@ -43,6 +43,21 @@ TENANTS = [
 DEMO_WHOLESALE_CREDIT = Decimal("100.00")
 EMBEDDED_REDIS_PORT = 6390
 SANDBOX_PORT = 6391
+SIMULATOR_PORT = 6392
+# The demo's gateway accounts at the simulator: each key is its own account there.
+DEMO_STRIPE_KEYS = {
+    "acme": "sk_test_demo_acme",
+    "toko": "sk_test_demo_toko",
+    None: "sk_test_demo_pasok",
+}
+DEMO_MIDTRANS_KEYS = {"toko": ("SB-Mid-server-demo-toko", "SB-Mid-client-demo-toko")}
+DEMO_BANK_TRANSFER = {
+    "toko": (
+        "Transfer the exact amount, then send the form below with your transfer reference. "
+        "We check it within an hour, 08:00-22:00 WIB.",
+        "BCA 1234567890 a.n. Toko Sosmed\nMandiri 0987654321 a.n. Toko Sosmed",
+    )
+}
 
 
 def seed_demo() -> Iterator[str]:
@@ -133,6 +148,73 @@ def seed_supply(sandbox_url: str) -> Iterator[str]:
         set_markup(DEMO_MARKUP, actor="seed-demo")
         yield f"global wholesale markup {DEMO_MARKUP}%"
     db.session.flush()
+
+
+def seed_payments(simulator_url: str, web_base: str) -> Iterator[str]:
+    """Connect the demo panels (and the platform) to the gateway simulator, as a reseller
+    connects real keys: the Stripe webhook endpoint is registered through the SDK (its
+    secret is deterministic, so this is the same on every start) and the keys stored.
+    `web_base` is "<platform domain>:<port>", where the simulator sends the webhooks."""
+    import stripe
+
+    from app.payments import set_manual, set_midtrans, set_stripe
+    from tenants.context import platform_scope
+
+    stripe_base = f"{simulator_url}/stripe"
+    for slug, key in DEMO_STRIPE_KEYS.items():
+        tenant = (
+            None if slug is None else db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+        )
+        host = web_base if tenant is None else f"{slug}.{web_base}"
+        endpoint = stripe.StripeClient(
+            key, base_addresses={"api": stripe_base}
+        ).v1.webhook_endpoints.create(
+            params={"url": f"http://{host}/webhooks/stripe", "enabled_events": ["*"]}
+        )
+        scope = platform_scope() if tenant is None else tenant_scope(tenant.id)
+        with scope:
+            set_stripe(
+                None if tenant is None else tenant.id,
+                secret_key=key,
+                webhook_secret=endpoint.secret,
+                api_base=stripe_base,
+                actor="seed-demo",
+            )
+            if slug in DEMO_MIDTRANS_KEYS:
+                server, client = DEMO_MIDTRANS_KEYS[slug]
+                set_midtrans(
+                    tenant.id,
+                    server_key=server,
+                    client_key=client,
+                    api_base=f"{simulator_url}/midtrans",
+                    actor="seed-demo",
+                )
+            if slug in DEMO_BANK_TRANSFER:
+                instructions, banks = DEMO_BANK_TRANSFER[slug]
+                set_manual(
+                    tenant.id, instructions=instructions, bank_accounts=banks, actor="seed-demo"
+                )
+            db.session.flush()  # while in this scope: writes are checked against it
+        yield f"gateways of {slug or 'the platform'} on the simulator"
+
+
+def start_gateway_simulator(port: int, log_file: Path):
+    """The Stripe and Midtrans simulators in their own process, as the gateways would be."""
+    import requests
+
+    return start_pasok_process(
+        ["gateway-simulator", "--port", str(port)],
+        log_file,
+        lambda: _answers(requests, f"http://127.0.0.1:{port}/__sim/deliveries"),
+        "gateway simulator",
+    )
+
+
+def _answers(requests, url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False
 
 
 def demo_is_seeded() -> bool:
@@ -245,6 +327,10 @@ def run_demo(host: str, port: int) -> None:
     processes.append(start_sandbox(sandbox_port, instance / "sandbox.log"))
     sandbox_url = f"http://127.0.0.1:{sandbox_port}/api/v2"
     click.echo(f"Sandbox provider on {sandbox_url} (key sandbox-key)")
+    simulator_port = int(os.environ.get("PASOK_SIMULATOR_PORT", SIMULATOR_PORT))
+    processes.append(start_gateway_simulator(simulator_port, instance / "gateways.log"))
+    simulator_url = f"http://127.0.0.1:{simulator_port}"
+    click.echo(f"Gateway simulator on {simulator_url} (Stripe and Midtrans stand-ins)")
 
     app = create_app()
     with app.app_context():
@@ -255,10 +341,12 @@ def run_demo(host: str, port: int) -> None:
                     click.echo(f"  seeded {line}")
             for line in seed_supply(sandbox_url):
                 click.echo(f"  {line}")
+            domain = app.config["PASOK_PLATFORM_DOMAIN"]
+            base = f"{domain}:{port}"
+            for line in seed_payments(simulator_url, base):
+                click.echo(f"  {line}")
             db.session.commit()
     worker, cron = start_workers(app.config["REDIS_URL"], instance, processes)
-    domain = app.config["PASOK_PLATFORM_DOMAIN"]
-    base = f"{domain}:{port}"
     click.echo("")
     click.echo("Pasok demo")
     click.echo(f"  Platform console  http://{base}/console/login  {' / '.join(OPERATOR_LOGIN)}")

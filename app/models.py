@@ -8,6 +8,7 @@ from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.money.models import FxRate
 from app.orders.models import Order
 from app.panels.models import Domain, Tenant
+from app.payments.models import GatewayAccount, GatewayEvent, Topup
 from app.pricing.models import WholesaleRule
 from app.pricing.tenant_models import (
     CatalogOverride,
@@ -28,6 +29,8 @@ __all__ = [
     "CustomerPricing",
     "Domain",
     "FxRate",
+    "GatewayAccount",
+    "GatewayEvent",
     "JournalEntry",
     "LedgerAccount",
     "Order",
@@ -39,6 +42,7 @@ __all__ = [
     "ServiceRoute",
     "Tenant",
     "TenantPricing",
+    "Topup",
     "User",
     "WholesaleRule",
 ]

@@ -28,7 +28,11 @@ from tenants.theming import (
 # Blueprints that answer on any host, known or not.
 HOST_AGNOSTIC = {"health"}
 # Endpoints a suspended tenant still serves: money in flight is never dropped.
-SERVED_WHILE_SUSPENDED = {"site.theme_static"}
+SERVED_WHILE_SUSPENDED = {
+    "site.theme_static",
+    "webhooks.stripe_events",
+    "webhooks.midtrans_notifications",
+}
 
 
 class ThemedEnvironment(Environment):

@@ -321,3 +321,34 @@ def real_time_sandbox():
     from app.sandbox.clock import SystemClock
 
     yield from serve_sandbox(SystemClock())
+
+
+def serve_in_thread(wsgi_app, name: str):
+    """Serve a WSGI app on a free port of 127.0.0.1 until the generator is closed; yields
+    the port."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app):
+    """Serve `app` on a free port for the length of one test (webhooks and browsers reach
+    it as `<slug>.localhost:<port>`); yields the port."""
+    yield from serve_in_thread(app, "live-server")
+
+
+@pytest.fixture
+def gateway_simulator():
+    """The Stripe and Midtrans simulators over real HTTP (see app/gatewaysim)."""
+    from app.gatewaysim import create_simulator_app
+    from tests.payments_support import Simulator
+
+    for port in serve_in_thread(create_simulator_app(), "gateway-simulator"):
+        yield Simulator(f"http://127.0.0.1:{port}")

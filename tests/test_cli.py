@@ -230,3 +230,54 @@ def test_fx_set_and_list(pasok):
     assert pasok("fx", "set", "usd", "idr", "16250").output.strip() == "FX USD/IDR = 16250"
     rows = json.loads(pasok("fx", "list", "--json").output)
     assert [(r["base"], r["quote"], r["rate"]) for r in rows] == [("USD", "IDR", "16250")]
+
+
+def test_gateway_set_stores_secrets_encrypted_and_lists_them_masked(pasok, app):
+    from sqlalchemy import Text, type_coerce
+
+    from app.payments import GatewayAccount
+
+    assert pasok(*tenant_args(currency="idr")).exit_code == 0
+    acme = ["gateway", "set", "--tenant", "acme"]
+    stripe = pasok(*acme, "stripe", "--secret-key", "sk_test_acme_0001",
+                   "--webhook-secret", "whsec_abc12345",
+                   "--api-base", "http://127.0.0.1:6392/stripe")  # fmt: skip
+    midtrans = pasok(*acme, "midtrans", "--server-key", "SB-Mid-server-0002",
+                     "--client-key", "SB-Mid-client-1")  # fmt: skip
+    platform = pasok("gateway", "set", "stripe", "--secret-key", "sk_test_platform_9",
+                     "--webhook-secret", "whsec_p")  # fmt: skip
+
+    assert [r.exit_code for r in (stripe, midtrans, platform)] == [0, 0, 0], stripe.output
+    assert "••••0001" in stripe.output and "sk_test_acme_0001" not in stripe.output
+    assert "the platform" in platform.output
+    listed = json.loads(pasok("gateway", "list", "--tenant", "acme", "--json").output)
+    assert [(row["gateway"], row["key"]) for row in listed] == [
+        ("midtrans", "••••0002"),
+        ("stripe", "••••0001"),
+    ]
+    assert listed[0]["production"] is False
+    with app.app_context(), across_tenants():
+        raw = db.session.scalars(select(type_coerce(GatewayAccount.secret_key, Text))).all()
+        assert raw and not any("sk_test" in token or "Mid-server" in token for token in raw)
+        stored = db.session.scalars(select(GatewayAccount.secret_key)).all()
+        assert sorted(stored) == ["SB-Mid-server-0002", "sk_test_acme_0001", "sk_test_platform_9"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["gateway", "set", "--tenant", "nope", "stripe", "--secret-key", "sk_1",
+          "--webhook-secret", "whsec_1"], "nope"),
+        (["gateway", "set", "stripe", "--secret-key", "pk_live_1", "--webhook-secret", "whsec_1"],
+         "The key starts with sk_ or rk_"),
+        (["gateway", "set", "stripe", "--secret-key", "sk_1", "--webhook-secret", "whsec_1",
+          "--api-base", "ftp://x"], "http(s) URL"),
+        (["gateway", "set", "midtrans", "--server-key", "a b", "--client-key", "c"],
+         "does not look like a key"),
+    ],
+)  # fmt: skip
+def test_gateway_set_refuses_bad_input_in_one_line(pasok, args, message):
+    result = pasok(*args)
+    assert result.exit_code != 0
+    assert message in result.output and "Traceback" not in result.output
+    assert pasok("gateway", "list", "--json").output.strip() == "[]"

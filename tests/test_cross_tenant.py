@@ -20,6 +20,7 @@ CUSTOMER_PAGES = [
     ("/orders/new", b'page-title">New order'),
     ("/orders/mass", b'page-title">Mass order'),
     ("/funds", b'page-title">Funds'),
+    ("/funds/topups", b'page-title">Your top-ups'),
 ]
 # Pages only the tenant's staff may open.
 STAFF_PAGES = [
@@ -30,6 +31,9 @@ STAFF_PAGES = [
     ("/admin/orders", b"Orders"),
     ("/admin/pricing", b"Pricing"),
     ("/admin/catalog", b"Catalog"),
+    ("/admin/payments", b"Stripe"),
+    ("/admin/topups", b"Top-ups"),
+    ("/admin/wallet", b"Wholesale wallet"),
 ]
 # Pages of the operator console: they exist on the platform domain only.
 CONSOLE_PAGES = [
@@ -61,11 +65,20 @@ TENANT_ONLY_PAGES = [
     "/orders/quote",
     "/orders/1",
     "/funds",
+    "/funds/topups",
+    "/funds/topups/1.json",
+    "/funds/topups/1/proof",
+    "/funds/manual",
+    "/funds/manual/qris.png",
     "/admin/login",
     "/admin/customers",
     "/admin/orders",
     "/admin/pricing",
     "/admin/catalog",
+    "/admin/payments",
+    "/admin/topups",
+    "/admin/topups/1",
+    "/admin/wallet",
 ]
 
 
@@ -320,3 +333,29 @@ def test_another_tenants_orders_and_customers_are_not_listed(shops, browser_for)
     assert b"budi@example.com" not in acme.get("/admin/customers?q=budi").data
     assert b"budi@example.com" not in acme.get("/admin/orders?q=budi").data
     assert b"budi@example.com" not in acme.get(f"/admin/orders?q={shops['order']}").data
+
+
+def test_a_webhook_signed_for_one_panel_is_refused_on_another(two_panels, app):
+    """Each host verifies with its own owner's secrets: acme's Stripe signature means nothing
+    on toko's host, on the platform's, or where no gateway is set up."""
+    from app.extensions import db
+    from app.payments import set_stripe
+    from tenants.context import platform_scope, tenant_scope
+    from tests.payments_support import post_stripe, stripe_signature
+
+    a, b = two_panels
+    for tenant_id, scope, key in ((a, tenant_scope(a), "sk_a"), (None, platform_scope(), "sk_p")):
+        with app.app_context(), scope:
+            set_stripe(tenant_id, secret_key=key, webhook_secret=f"whsec_{key}", actor="test")
+            db.session.commit()
+    body = '{"id": "evt_1", "type": "checkout.session.completed", "data": {"object": {}}}'
+    signed_for_a = stripe_signature(body, "whsec_sk_a")
+    client = app.test_client()
+
+    assert post_stripe(client, "toko.localhost", body, signed_for_a).status_code == 404
+    assert post_stripe(client, "localhost", body, signed_for_a).status_code == 400
+    assert post_stripe(client, "nowhere.localhost", body, signed_for_a).status_code == 404
+    with app.app_context(), tenant_scope(b):
+        set_stripe(b, secret_key="sk_b", webhook_secret="whsec_sk_b", actor="test")
+        db.session.commit()
+    assert post_stripe(client, "toko.localhost", body, signed_for_a).status_code == 400

@@ -33,6 +33,7 @@ def wait_for(
 
 def test_demo_migrates_seeds_and_serves_with_an_embedded_redis(tmp_path):
     port, redis_port, sandbox_port = free_port(), free_port(), free_port()
+    simulator_port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -42,6 +43,7 @@ def test_demo_migrates_seeds_and_serves_with_an_embedded_redis(tmp_path):
         DATABASE_URL=f"sqlite:///{tmp_path}/demo.sqlite3",
         PASOK_EMBEDDED_REDIS_PORT=str(redis_port),
         PASOK_SANDBOX_PORT=str(sandbox_port),
+        PASOK_SIMULATOR_PORT=str(simulator_port),
     )
     process = subprocess.Popen(
         [sys.executable, "-c", "from app.cli import main; main()", "demo", "--port", str(port)],
@@ -61,6 +63,13 @@ def test_demo_migrates_seeds_and_serves_with_an_embedded_redis(tmp_path):
         assert 'lang="id"' in toko.text and "Toko Sosmed" in toko.text
         with socket.create_connection(("127.0.0.1", redis_port), timeout=2):
             pass  # the embedded Redis is up
+        # acme's Stripe webhook endpoint is registered at the simulator, on acme's host.
+        endpoints = requests.get(
+            f"http://127.0.0.1:{simulator_port}/stripe/v1/webhook_endpoints",
+            headers={"Authorization": "Bearer sk_test_demo_acme"},
+            timeout=5,
+        ).json()["data"]
+        assert [e["url"] for e in endpoints] == [f"http://acme.localhost:{port}/webhooks/stripe"]
         # The scheduler enqueued its heartbeat at start and the worker ran it.
         wait_for_heartbeat(f"redis://127.0.0.1:{redis_port}/0", process)
     finally:
@@ -70,10 +79,12 @@ def test_demo_migrates_seeds_and_serves_with_an_embedded_redis(tmp_path):
     assert "http://acme.localhost:" in output
     assert "provider sandbox" in output
     assert "50 added" in output and "fx USD/IDR = 16250" in output
+    assert "gateways of toko on the simulator" in output
+    assert "gateways of the platform on the simulator" in output
     assert re.search(r"Worker +pid \d+, queues forward, status, default", output)
     assert re.search(r"Scheduler +pid \d+", output)
     # The embedded Redis, the sandbox, the worker and the scheduler went away with the demo.
-    for child_port in (redis_port, sandbox_port):
+    for child_port in (redis_port, sandbox_port, simulator_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", child_port)) != 0
     for pid in re.findall(r"(?:Worker|Scheduler) +pid (\d+)", output):

@@ -253,7 +253,7 @@ def test_charge_wholesale_charges_the_snapshot_of_a_charged_order_only(ledger, p
 def test_a_negative_wallet_cannot_order_even_for_free(ledger, panels):
     fund(ledger, panels, panels.alice, "5.00", "cs_1")
     ledger.charge_order(panels.alice, panels.acme, 1, D("4.00"), D("0"))
-    ledger.clawback(panels.alice, D("5.00"), "stripe", "cs_1", "dispute lost")
+    ledger.clawback(panels.alice, D("5.00"), "stripe", "cs_1", "dispute lost", cause="refund")
     with pytest.raises(ledger.InsufficientFunds):
         ledger.charge_order(panels.alice, panels.acme, 2, D("0"), D("0"))
 
@@ -372,10 +372,15 @@ def test_an_operator_tops_up_a_wholesale_wallet_from_the_platforms_adjustments(l
 def test_a_clawback_may_take_a_wallet_below_zero_and_verify_flags_it(ledger, panels):
     fund(ledger, panels, panels.alice, "10.00", "cs_1")
     ledger.charge_order(panels.alice, panels.acme, 1, D("8.00"), D("0"))
-    entry = ledger.clawback(panels.alice, D("10.00"), "stripe", "cs_1", "dispute lost")
+    entry = ledger.clawback(
+        panels.alice, D("10.00"), "stripe", "cs_1", "dispute lost", cause="refund"
+    )
     assert entry.kind == "clawback" and sums_per_currency(entry) == {"USD": 0}
     assert ledger.balance(ledger.wallet_of(panels.alice)) == D("-8.00")
-    assert ledger.clawback(panels.alice, D("10.00"), "stripe", "cs_1", "again").id == entry.id
+    assert (
+        ledger.clawback(panels.alice, D("10.00"), "stripe", "cs_1", "again", cause="refund").id
+        == entry.id
+    )
     report = ledger.verify_ledger()
     assert report.ok
     assert [(f.account, f.balance) for f in report.flagged] == [
@@ -387,18 +392,35 @@ def test_a_clawback_may_take_a_wallet_below_zero_and_verify_flags_it(ledger, pan
 def test_a_clawback_takes_back_at_most_a_credited_topup(ledger, panels):
     fund(ledger, panels, panels.alice, "10.00", "cs_1")
     with pytest.raises(ValidationError, match="exceed"):
-        ledger.clawback(panels.alice, D("10.01"), "stripe", "cs_1", "refund")
+        ledger.clawback(panels.alice, D("10.01"), "stripe", "cs_1", "refund", cause="refund")
     with pytest.raises(NotFound):
-        ledger.clawback(panels.alice, D("1.00"), "stripe", "cs_unknown", "refund")
+        ledger.clawback(panels.alice, D("1.00"), "stripe", "cs_unknown", "refund", cause="refund")
     with pytest.raises(NotFound):
-        ledger.clawback(panels.bob, D("1.00"), "stripe", "cs_1", "refund")
+        ledger.clawback(panels.bob, D("1.00"), "stripe", "cs_1", "refund", cause="refund")
     with pytest.raises(ValidationError, match="reason"):
-        ledger.clawback(panels.alice, D("1.00"), "stripe", "cs_1", "")
+        ledger.clawback(panels.alice, D("1.00"), "stripe", "cs_1", "", cause="refund")
+
+
+def test_each_cause_claws_back_once_and_a_won_dispute_gives_it_back(ledger, panels):
+    fund(ledger, panels, panels.alice, "10.00", "cs_1")
+    ledger.clawback(panels.alice, D("3.00"), "stripe", "cs_1", "refund", cause="refund-300")
+    ledger.clawback(panels.alice, D("3.00"), "stripe", "cs_1", "refund", cause="refund-300")
+    ledger.clawback(panels.alice, D("7.00"), "stripe", "cs_1", "dispute", cause="dispute-dp_1")
+    assert ledger.balance(ledger.wallet_of(panels.alice)) == D("0.00")
+    first = ledger.restore_topup(
+        panels.alice, D("7.00"), "stripe", "cs_1", "dispute won", cause="dispute-dp_1"
+    )
+    again = ledger.restore_topup(
+        panels.alice, D("7.00"), "stripe", "cs_1", "dispute won", cause="dispute-dp_1"
+    )
+    assert again.id == first.id and sums_per_currency(first) == {"USD": 0}
+    assert ledger.balance(ledger.wallet_of(panels.alice)) == D("7.00")
+    assert ledger.verify_ledger().ok
 
 
 def test_a_tenants_wholesale_topup_can_be_clawed_back(ledger, panels):
     ledger.credit_topup(panels.acme, D("20.00"), "stripe", "cs_w1")
-    ledger.clawback(panels.acme, D("20.00"), "stripe", "cs_w1", "chargeback")
+    ledger.clawback(panels.acme, D("20.00"), "stripe", "cs_w1", "chargeback", cause="refund")
     assert ledger.balance(ledger.wholesale_wallet_of(panels.acme)) == 0
 
 
@@ -793,7 +815,7 @@ def test_any_sequence_of_movements_balances_and_matches_the_wallets(property_app
                 move(order["tenant"], wholesale_back)
             elif kind == "clawback" and model.topups:
                 who, ref, value = model.topups[movement[1] % len(model.topups)]
-                ledger.clawback(people[who], value, "stripe", ref, "disputed")
+                ledger.clawback(people[who], value, "stripe", ref, "disputed", cause="refund")
                 if ref not in model.clawed:
                     model.clawed.add(ref)
                     move(who, -value)

@@ -626,7 +626,7 @@ def test_the_wallet_shows_the_balance_and_every_movement(app, shop, alice):
     with app.app_context(), across_tenants():
         customer = db.session.get(User, shop["alice"])
         credit_topup(customer, D("5.00"), "manual", "wire-1")
-        clawback(customer, D("1.00"), "manual", "wire-1", "bank reversal")
+        clawback(customer, D("1.00"), "manual", "wire-1", "bank reversal", cause="refund")
         db.session.commit()
     order_id = place(app, shop)
     alice.post(f"/orders/{order_id}/cancel")

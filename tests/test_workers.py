@@ -309,11 +309,11 @@ def test_cron_registers_the_schedule_and_a_worker_runs_what_it_enqueues(pasok_en
         wait_until(lambda: CronScheduler.all(connection), cron)
         [scheduler] = CronScheduler.all(connection)
         jobs = {job.name: job for job in scheduler.get_jobs()}
-        assert {"workers.heartbeat", "ledger.verify"} <= set(jobs)
+        assert {"workers.heartbeat", "ledger.verify", "payments.reconcile"} <= set(jobs)
         assert jobs["workers.heartbeat"].interval == 60
         assert jobs["workers.heartbeat"].queue_name == DEFAULT
         # Interval jobs are enqueued at start.
-        wait_until(lambda: len(get_queue(DEFAULT, connection)) == 2, cron)
+        wait_until(lambda: len(get_queue(DEFAULT, connection)) == 3, cron)
     stop(cron)
     assert CronScheduler.all(connection) == []  # it signed off
 
@@ -324,6 +324,9 @@ def test_cron_registers_the_schedule_and_a_worker_runs_what_it_enqueues(pasok_en
         [verify_id] = jobs["ledger.verify"].get_job_ids(connection)
         verify = AppJob.fetch(verify_id, connection=connection)
         assert verify.return_value()["ok"] is True
+        [reconcile_id] = jobs["payments.reconcile"].get_job_ids(connection)
+        reconcile = AppJob.fetch(reconcile_id, connection=connection)
+        assert reconcile.return_value() == {}  # no top-up was pending
 
 
 # --- one readable line -------------------------------------------------------------------------

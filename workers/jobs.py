@@ -42,6 +42,7 @@ def verify_ledger() -> dict[str, Any]:
         "drift": len(report.drift),
         "unbalanced": len(report.unbalanced),
         "mismatched": len(report.mismatched),
+        "topups": len(report.topups),
         "flagged": len(report.flagged),
     }
     if report.ok:
@@ -49,7 +50,8 @@ def verify_ledger() -> dict[str, Any]:
     else:
         log.error(
             "Ledger verification failed: %(drift)s drifting accounts, %(unbalanced)s unbalanced "
-            "entries, %(mismatched)s mismatched postings; run `pasok ledger verify`",
+            "entries, %(mismatched)s mismatched postings, %(topups)s top-ups not matching their "
+            "entries; run `pasok ledger verify`",
             summary,
         )
     return summary

@@ -9,6 +9,7 @@ from rq import cron
 
 from workers.jobs import heartbeat, verify_ledger
 from workers.order_jobs import sweep_orders, sweep_upstream_requests
+from workers.payment_jobs import reconcile_payments
 from workers.queues import DEFAULT, FORWARD, STATUS
 from workers.status_jobs import sync_refills, sync_statuses
 
@@ -37,4 +38,14 @@ cron.register(
 )
 cron.register(
     sync_refills, STATUS, interval=60, name="orders.refills.sync", job_timeout=300, result_ttl=300
+)
+
+# Top-ups pending too long (a lost webhook, an abandoned checkout): re-read from the gateway.
+cron.register(
+    reconcile_payments,
+    DEFAULT,
+    interval=300,
+    name="payments.reconcile",
+    job_timeout=600,
+    result_ttl=600,
 )

@@ -43,6 +43,12 @@ def ledger_verify_command(as_json: bool) -> None:
             )
         for m in report.mismatched:
             click.echo(f"MISMATCH posting {m.posting_id} on {m.account}: {m.problem}")
+        for t in report.topups:
+            click.echo(
+                f"TOPUP {t.topup_id} ({t.state}) should have credited "
+                f"{show(t.expected, t.currency)} {t.currency}, its entries credited "
+                f"{show(t.credited, t.currency)}"
+            )
         for f in report.flagged:
             click.echo(
                 f"FLAGGED {f.account} is below zero: {show(f.balance, f.currency)} {f.currency}"
@@ -53,7 +59,8 @@ def ledger_verify_command(as_json: bool) -> None:
         click.echo(
             f"Ledger verification failed: {len(report.drift)} drifting accounts, "
             f"{len(report.unbalanced)} unbalanced entries, "
-            f"{len(report.mismatched)} mismatched postings.",
+            f"{len(report.mismatched)} mismatched postings, "
+            f"{len(report.topups)} top-ups not matching their entries.",
             err=True,
         )
         raise click.exceptions.Exit(1)

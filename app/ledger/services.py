@@ -1091,31 +1091,71 @@ def clawback(
     external_id: str,
     reason: str,
     *,
+    cause: str,
     actor: User | str = "system",
 ) -> JournalEntry:
     """Take back (part of) a credited top-up the gateway refunded or lost in a dispute: the
-    wallet → gateway clearing, even below zero, since the money is already gone. At most the
-    top-up's amount, once per top-up; audited."""
+    wallet → gateway clearing, even below zero, since the money is already gone. Once per
+    `cause` (a refund, a dispute), each at most the top-up's amount; audited. The caller
+    bounds the sum over causes (see app.payments)."""
+    return _reverse_topup(
+        owner, amount, gateway, external_id, reason, cause, actor, taken_back=True
+    )
+
+
+def restore_topup(
+    owner: User | Tenant,
+    amount: Decimal,
+    gateway: str,
+    external_id: str,
+    reason: str,
+    *,
+    cause: str,
+    actor: User | str = "system",
+) -> JournalEntry:
+    """Give back what a clawback took when its cause is undone (a dispute won): gateway
+    clearing → the wallet, once per `cause`; audited."""
+    return _reverse_topup(
+        owner, amount, gateway, external_id, reason, cause, actor, taken_back=False
+    )
+
+
+def _reverse_topup(
+    owner: User | Tenant,
+    amount: Decimal,
+    gateway: str,
+    external_id: str,
+    reason: str,
+    cause: str,
+    actor: User | str,
+    *,
+    taken_back: bool,
+) -> JournalEntry:
+    """A movement between a credited top-up's wallet and its gateway clearing: out of the
+    wallet (a clawback) or back into it (a restore)."""
     gateway, external_id = _gateway(gateway), _external_id(external_id)
     reason = _reason(reason)
+    kind, prefix, action = (
+        (CLAWBACK, "clawback", "ledger.clawback")
+        if taken_back
+        else (TOPUP, "restore", "ledger.restore")
+    )
     with _working_for(owner.id if isinstance(owner, Tenant) else owner.tenant_id):
         wallet, tenant_id = _wallet_and_owner(owner)
         amount = _positive(amount, wallet.currency)
-        topup = _find(f"topup:{gateway}:{external_id}")
-        if topup is None or topup.terms["account"] != wallet.key:
-            raise NotFound(
-                _l("No top-up %(gateway)s %(id)s on this wallet", gateway=gateway, id=external_id)
-            )
-        if amount > Decimal(topup.terms["amount"]):
-            raise ValidationError(_l("A clawback cannot exceed its top-up"), "amount")
+        topup = _credited_topup(wallet, gateway, external_id, amount)
         shown = _shown(amount, wallet.currency)
+        into_wallet = -amount if taken_back else amount
         entry, made = _post(
             _entry(
-                CLAWBACK,
-                f"clawback:{gateway}:{external_id}",
+                kind,
+                f"{prefix}:{gateway}:{external_id}:{_external_id(cause)}",
                 tenant_id=tenant_id,
                 terms={"account": wallet.key, "amount": shown},
-                legs=[_Leg(wallet, -amount), _Leg(_clearing_for(wallet, gateway), amount)],
+                legs=[
+                    _Leg(wallet, into_wallet),
+                    _Leg(_clearing_for(wallet, gateway), -into_wallet),
+                ],
                 memo=reason,
                 actor=actor,
                 topup_id=topup.topup_id,
@@ -1123,10 +1163,28 @@ def clawback(
         )
         if made:
             record_audit(
-                "ledger.clawback",
+                action,
                 actor=actor,
                 tenant_id=tenant_id,
                 target=f"topup:{gateway}:{external_id}",
-                details={"amount": shown, "currency": wallet.currency, "reason": reason},
+                details={
+                    "amount": shown,
+                    "currency": wallet.currency,
+                    "reason": reason,
+                    "cause": cause,
+                },
             )
         return entry
+
+
+def _credited_topup(
+    wallet: LedgerAccount, gateway: str, external_id: str, amount: Decimal
+) -> JournalEntry:
+    topup = _find(f"topup:{gateway}:{external_id}")
+    if topup is None or topup.terms["account"] != wallet.key:
+        raise NotFound(
+            _l("No top-up %(gateway)s %(id)s on this wallet", gateway=gateway, id=external_id)
+        )
+    if amount > Decimal(topup.terms["amount"]):
+        raise ValidationError(_l("A clawback cannot exceed its top-up"), "amount")
+    return topup

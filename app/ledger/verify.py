@@ -2,8 +2,9 @@
 
 Drift (a cached balance that its postings do not explain), an entry that does not sum to zero
 in a currency, or a posting that disagrees with its account about the currency or the tenant
-make the ledger wrong. A wallet below zero is not wrong in itself — a clawback may put it there
-— so it is reported apart, as flagged, for staff to see.
+make the ledger wrong, as does a top-up whose wallet movements do not add up to what its state
+says it is worth (credited once, less what was clawed back). A wallet below zero is not wrong
+in itself — a clawback may put it there — so it is reported apart, as flagged, for staff.
 
 All sums are taken in SQL on raw micro-units, so the check scales with the database, not with
 the memory of the process running it.
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, func, select, type_coerce
+from sqlalchemy import BigInteger, case, func, select, type_coerce
 
 from app.extensions import db
 from app.ledger.models import WALLET_KINDS, JournalEntry, LedgerAccount, Posting
@@ -50,6 +51,15 @@ class Mismatch:
 
 
 @dataclass(frozen=True)
+class TopupMismatch:
+    topup_id: int
+    state: str
+    currency: str
+    expected: Decimal
+    credited: Decimal
+
+
+@dataclass(frozen=True)
 class Flagged:
     account: str
     currency: str
@@ -64,12 +74,14 @@ class LedgerReport:
     drift: list[Drift] = field(default_factory=list)
     unbalanced: list[Imbalance] = field(default_factory=list)
     mismatched: list[Mismatch] = field(default_factory=list)
+    topups: list[TopupMismatch] = field(default_factory=list)
     flagged: list[Flagged] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """No drift, no unbalanced entry, no mismatched posting (flagged wallets are allowed)."""
-        return not (self.drift or self.unbalanced or self.mismatched)
+        """No drift, no unbalanced entry, no mismatched posting or top-up (flagged wallets
+        are allowed)."""
+        return not (self.drift or self.unbalanced or self.mismatched or self.topups)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +110,16 @@ class LedgerReport:
             "mismatched": [
                 {"posting_id": m.posting_id, "account": m.account, "problem": m.problem}
                 for m in self.mismatched
+            ],
+            "topups": [
+                {
+                    "topup_id": t.topup_id,
+                    "state": t.state,
+                    "expected": show(t.expected, t.currency),
+                    "credited": show(t.credited, t.currency),
+                    "currency": t.currency,
+                }
+                for t in self.topups
             ],
             "flagged": [
                 {
@@ -182,6 +204,8 @@ def verify_ledger() -> LedgerReport:
             problems.append("its tenant is not the account's")
         report.mismatched.append(Mismatch(posting_id, key, "; ".join(problems)))
 
+    report.topups.extend(_topups_not_matching_their_movements())
+
     for key, currency, cached in db.session.execute(
         select(LedgerAccount.key, LedgerAccount.currency, balance)
         .where(LedgerAccount.kind.in_(WALLET_KINDS), balance < 0)
@@ -189,3 +213,35 @@ def verify_ledger() -> LedgerReport:
     ):
         report.flagged.append(Flagged(key, currency, _decimal(cached)))
     return report
+
+
+def _topups_not_matching_their_movements() -> list[TopupMismatch]:
+    """Each top-up against the sum of its entries' wallet postings: a settled one is worth its
+    amount less what was clawed back (refunds, disputes), any other nothing."""
+    from app.payments.models import SETTLED_STATES, Topup
+
+    micros = type_coerce(Posting.amount, BigInteger)
+    moved = (
+        select(JournalEntry.topup_id.label("topup_id"), func.sum(micros).label("total"))
+        .join(Posting, Posting.entry_id == JournalEntry.id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .where(JournalEntry.topup_id.is_not(None), LedgerAccount.kind.in_(WALLET_KINDS))
+        .group_by(JournalEntry.topup_id)
+        .subquery()
+    )
+    amount, refunded, disputed = (
+        type_coerce(column, BigInteger)
+        for column in (Topup.amount, Topup.refunded_amount, Topup.disputed_amount)
+    )
+    settled = Topup.state.in_(SETTLED_STATES)
+    expected = case((settled, amount - refunded - disputed), else_=0)
+    credited = func.coalesce(moved.c.total, 0)
+    return [
+        TopupMismatch(topup_id, state, currency, _decimal(want), _decimal(got))
+        for topup_id, state, currency, want, got in db.session.execute(
+            select(Topup.id, Topup.state, Topup.currency, expected, credited)
+            .outerjoin(moved, moved.c.topup_id == Topup.id)
+            .where(expected != credited)
+            .order_by(Topup.id)
+        )
+    ]

@@ -6,4 +6,4 @@ from tenants.web import tenant_only
 
 bp = tenant_only(Blueprint("storefront", __name__))
 
-from app.storefront import orders, routes, wallet  # noqa: E402,F401
+from app.storefront import orders, routes, topups, wallet  # noqa: E402,F401

@@ -1,14 +1,12 @@
-"""Real-browser fixtures: the test app served over HTTP on 127.0.0.1, and Debian's Chromium
-driven by Playwright. Chromium maps `*.localhost` to loopback, so `acme.localhost:<port>`
-reaches the server as the tenant `acme`."""
+"""Real-browser fixtures: Debian's Chromium driven by Playwright, visiting the test app served
+over HTTP on 127.0.0.1 (`live_server`, in tests/conftest.py). Chromium maps `*.localhost` to
+loopback, so `acme.localhost:<port>` reaches the server as the tenant `acme`."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.conftest import service_missing
 
@@ -22,18 +20,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-@pytest.fixture
-def live_server(app):
-    """Serve `app` on a free port of 127.0.0.1 for the length of one test; yields the port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield server.server_port
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
