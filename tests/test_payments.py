@@ -612,3 +612,24 @@ def test_each_midtrans_transaction_notifies_its_own_panel(app, make, shop):
     }
     assert balance_of(app, shop["budi"]) == D("20000")
     assert balance_of(app, siti) == D("30000")
+
+
+def test_a_midtrans_card_capture_with_fraud_accept_credits(app, shop):
+    sim = shop["sim"]
+    topup_id, redirect = start(app, shop, "budi", "midtrans", "75000")
+    pay_midtrans(redirect, "credit_card")
+    capture = json.loads(last_delivery(sim, "midtrans", "capture")["body"])
+    assert capture["fraud_status"] == "accept"
+    assert topup_state(app, topup_id)[0] == "paid"
+    assert balance_of(app, shop["budi"]) == D("75000")
+
+
+def test_a_delayed_stripe_payment_that_fails_credits_nothing(app, shop):
+    topup_id, checkout = start(app, shop, "alice", "stripe", "10.00")
+    pay_stripe(checkout, action="pay_async")
+    assert topup_state(app, topup_id)[0] == "pending"
+    session_id = checkout.rsplit("/", 1)[-1]
+    shop["sim"].admin(f"stripe/sessions/{session_id}/settle", {"succeeded": False})
+    assert topup_state(app, topup_id)[0] == "failed"
+    assert balance_of(app, shop["alice"]) == D("0")
+    assert ledger_is_clean(app)

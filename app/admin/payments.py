@@ -188,8 +188,7 @@ def render_payments(posted: str | None = None, posted_form=None):
         midtrans_notification_url=f"{host}webhooks/midtrans",
         midtrans_offered=g.tenant.currency == "IDR",
         max_qris_mib=MAX_PROOF_BYTES // (1024 * 1024),
-        # What a blank limit means, shown as the placeholder (not in the contract: the settings
-        # module's own table).
+        # What a blank limit means, shown as the placeholder.
         default_limits=DEFAULT_LIMITS.get(g.tenant.currency, (None, None)),
     )
 

@@ -94,7 +94,15 @@ def create_snap(
         "item_details": [
             {"id": f"topup-{topup.id}", "price": gross, "quantity": 1, "name": description[:50]}
         ],
-        "enabled_payments": ["other_qris", "gopay", "bca_va", "bni_va", "bri_va", "permata_va"],
+        "enabled_payments": [
+            "other_qris",
+            "gopay",
+            "bca_va",
+            "bni_va",
+            "bri_va",
+            "permata_va",
+            "credit_card",
+        ],
         "callbacks": {"finish": back_url},
         "expiry": {"unit": "minutes", "duration": SNAP_LIFETIME_MINUTES},
     }
