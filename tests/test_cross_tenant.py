@@ -50,6 +50,8 @@ CONSOLE_PAGES = [
     "/console/fx",
     "/console/pipeline",
     "/console/rq/",
+    "/console/payments",
+    "/console/topups",
 ]
 # Pages of a tenant that do not exist on the platform domain.
 TENANT_ONLY_PAGES = [

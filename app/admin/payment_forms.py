@@ -8,6 +8,8 @@ what only they can (key formats, limits, URLs) and their errors land on the same
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -21,7 +23,11 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 
+from app.accounts.web import attach_error
+from app.errors import ValidationError
 from app.forms import at_most, required
+from app.money import parse_amount
+from app.payments import MANUAL, MIDTRANS, STRIPE
 
 SANDBOX = "sandbox"
 PRODUCTION = "production"
@@ -86,3 +92,50 @@ class WholesaleTopupForm(FlaskForm):
 
     gateway = SelectField(_l("Pay with"), validate_choice=False)
     amount = StringField(_l("Amount"), validators=[required(), at_most(40)])
+
+
+SETTINGS_FORMS = {
+    STRIPE: StripeSettingsForm,
+    MIDTRANS: MidtransSettingsForm,
+    MANUAL: ManualSettingsForm,
+}
+
+
+def typed_amount(form, name: str, currency: str) -> tuple[bool, Decimal | None]:
+    """The amount typed in `form.<name>` (None when blank), and whether it could be read;
+    an error goes on the field."""
+    text = (getattr(form, name).data or "").strip()
+    if not text:
+        return True, None
+    try:
+        return True, parse_amount(text, currency, field=name)
+    except ValidationError as error:
+        attach_error(form, error)
+        return False, None
+
+
+def settings_form(gateway: str, accounts: dict, formdata=None):
+    """A gateway's settings form, filled from what is stored unless posted. Secrets are never
+    filled in: the page shows them masked."""
+    form = SETTINGS_FORMS[gateway](formdata=formdata, prefix=gateway)
+    if formdata is not None:
+        return form
+    account = accounts.get(gateway)
+    form.enabled.data = account.enabled if account else True
+    if account is not None:
+        form.min_amount.data = typed_form(account.min_amount)
+        form.max_amount.data = typed_form(account.max_amount)
+    if gateway in (STRIPE, MIDTRANS):
+        form.api_base.data = account.api_base if account else ""
+    if gateway == MIDTRANS:
+        form.client_key.data = account.client_key if account else ""
+        form.environment.data = PRODUCTION if account and account.production else SANDBOX
+    if gateway == MANUAL and account is not None:
+        form.instructions.data = account.instructions
+        form.bank_accounts.data = account.bank_accounts
+    return form
+
+
+def typed_form(value: Decimal | None) -> str:
+    """An amount as a person would type it back: 25.5, 10000."""
+    return "" if value is None else f"{value.normalize():f}"

@@ -30,20 +30,19 @@ from app.admin import bp
 from app.admin.orders import MONEY_ROLES, money
 from app.admin.payment_forms import (
     PRODUCTION,
-    SANDBOX,
+    SETTINGS_FORMS,
     ApproveTopupForm,
-    ManualSettingsForm,
-    MidtransSettingsForm,
     RejectTopupForm,
-    StripeSettingsForm,
     WholesaleTopupForm,
+    settings_form,
+    typed_amount,
+    typed_form,
 )
 from app.admin.routes import staff_required
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.ledger import LedgerAccount, platform_currency
 from app.ledger.models import CUSTOMER_WALLET
-from app.money import parse_amount
 from app.orders.alerts import wholesale_balance
 from app.paging import as_id, int_arg, page_of
 from app.panels.models import Tenant
@@ -87,11 +86,6 @@ GATEWAY_NAMES = {
     MIDTRANS: _l("Midtrans"),
     MANUAL: _l("Manual transfer"),
 }
-SETTINGS_FORMS = {
-    STRIPE: StripeSettingsForm,
-    MIDTRANS: MidtransSettingsForm,
-    MANUAL: ManualSettingsForm,
-}
 PROOF_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'",
@@ -124,47 +118,7 @@ def actor() -> User:
     return current_user._get_current_object()
 
 
-def typed_amount(form, name: str, currency: str) -> tuple[bool, Decimal | None]:
-    """The amount typed in `form.<name>` (None when blank), and whether it could be read;
-    an error goes on the field."""
-    text = (getattr(form, name).data or "").strip()
-    if not text:
-        return True, None
-    try:
-        return True, parse_amount(text, currency, field=name)
-    except ValidationError as error:
-        attach_error(form, error)
-        return False, None
-
-
 # --- gateway settings ------------------------------------------------------------------------
-
-
-def settings_form(gateway: str, accounts: dict, formdata=None):
-    """A gateway's settings form, filled from what is stored unless posted. Secrets are never
-    filled in: the page shows them masked."""
-    form = SETTINGS_FORMS[gateway](formdata=formdata, prefix=gateway)
-    if formdata is not None:
-        return form
-    account = accounts.get(gateway)
-    form.enabled.data = account.enabled if account else True
-    if account is not None:
-        form.min_amount.data = typed_form(account.min_amount)
-        form.max_amount.data = typed_form(account.max_amount)
-    if gateway in (STRIPE, MIDTRANS):
-        form.api_base.data = account.api_base if account else ""
-    if gateway == MIDTRANS:
-        form.client_key.data = account.client_key if account else ""
-        form.environment.data = PRODUCTION if account and account.production else SANDBOX
-    if gateway == MANUAL and account is not None:
-        form.instructions.data = account.instructions
-        form.bank_accounts.data = account.bank_accounts
-    return form
-
-
-def typed_form(value: Decimal | None) -> str:
-    """An amount as a person would type it back: 25.5, 10000."""
-    return "" if value is None else f"{value.normalize():f}"
 
 
 def render_payments(posted: str | None = None, posted_form=None):

@@ -6,4 +6,4 @@ from tenants.web import platform_only
 
 bp = platform_only(Blueprint("console", __name__, url_prefix="/console"))
 
-from app.console import catalog, pipeline, pricing, providers, routes  # noqa: E402,F401
+from app.console import catalog, payments, pipeline, pricing, providers, routes  # noqa: E402,F401

@@ -15,25 +15,26 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import current_app, g, has_request_context, request
+from flask import current_app
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import BigInteger, event, func, select, type_coerce
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import BigInteger, func, select, type_coerce
+from sqlalchemy.orm import Session
 
 from app.accounts.models import OWNER, STAFF, User
+from app.after_commit import after_commit
 from app.extensions import db, get_redis
 from app.i18n import LOCALES
 from app.ledger.models import TENANT_WHOLESALE_WALLET, LedgerAccount
 from app.mail import send_mail
 from app.money import format_amount, from_micros
 from app.orders.models import ON_HOLD, Order
+from app.panels.links import panel_url
 from app.panels.models import Tenant
 from tenants.context import tenant_scope
 
 log = logging.getLogger(__name__)
 
-HELD_AFTER_COMMIT = "tenants_with_orders_put_on_hold"
 ALERT_INTERVAL_SECONDS = 3600
 
 
@@ -89,7 +90,7 @@ def on_hold_summary(tenant_id: int, session: Session | None = None) -> OnHoldSum
 def alert_owners_after_commit(tenant_id: int) -> None:
     """An order of `tenant_id` went on hold in this transaction: email its owners once the
     transaction commits (nothing if it rolls back)."""
-    db.session.info.setdefault(HELD_AFTER_COMMIT, set()).add(tenant_id)
+    after_commit(alert_owners_of_held_orders, tenant_id)
 
 
 def alert_owners_of_held_orders(tenant_id: int) -> bool:
@@ -163,32 +164,4 @@ def _message(tenant: Tenant, summary: OnHoldSummary) -> tuple[str, str]:
 
 
 def _orders_link(tenant: Tenant) -> str:
-    path = f"/admin/orders?status={ON_HOLD}"
-    tenant_info = g.get("tenant") if has_request_context() else None
-    if tenant_info is not None and tenant_info.id == tenant.id:
-        return f"{request.host_url.rstrip('/')}{path}"
-    scheme = "https" if current_app.config["PASOK_ENV"] == "production" else "http"
-    return f"{scheme}://{tenant.slug}.{current_app.config['PASOK_PLATFORM_DOMAIN']}{path}"
-
-
-@event.listens_for(Session, "after_commit")
-def _alert_after_commit(session: Session) -> None:
-    # SQLAlchemy reports a SAVEPOINT's release as a commit too: wait for the real one.
-    if session.in_nested_transaction():
-        return
-    tenant_ids = session.info.pop(HELD_AFTER_COMMIT, None)
-    for tenant_id in sorted(tenant_ids or ()):
-        try:
-            alert_owners_of_held_orders(tenant_id)
-        except Exception:
-            # The order is committed; an alert that cannot go out must not turn it into a 500.
-            log.exception("on-hold alert for tenant %s not sent", tenant_id)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_uncommitted_holds(session: Session, transaction: SessionTransaction) -> None:
-    # Only the outermost transaction's end drops the note (after a commit it is already
-    # sent); a SAVEPOINT rolled back inside it leaves the note, and the alert re-reads what is
-    # really on hold.
-    if transaction.parent is None:
-        session.info.pop(HELD_AFTER_COMMIT, None)
+    return panel_url(tenant, f"/admin/orders?status={ON_HOLD}")

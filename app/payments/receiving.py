@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 import stripe
-from flask_babel import force_locale
 
 from app.extensions import db
 from app.payments import midtrans_gateway, stripe_gateway
@@ -99,7 +98,7 @@ def _apply_once(receiver: int | None, gateway: str, event_id: str, kind: str, ap
     """Store the event and apply it in one transaction; a failure stores nothing, so the
     gateway's next delivery is applied."""
     try:
-        with across_tenants(), force_locale("en"):
+        with across_tenants():
             row = record_event(receiver, gateway, event_id, kind)
             if row is None:
                 db.session.rollback()

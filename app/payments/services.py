@@ -41,9 +41,18 @@ from app.payments.models import (
     STRIPE,
     Topup,
 )
+from app.payments.notifications import (
+    DISPUTE,
+    REFUND,
+    send_receipt_after_commit,
+    tell_customer_of_review_after_commit,
+    tell_staff_of_transfer_after_commit,
+    warn_owners_of_negative_balance_after_commit,
+)
 from app.payments.settings import GatewayOffer, offered_gateways, shown_amount
 from app.types import utcnow
 from tenants.context import platform_scope
+from tenants.scoping import belongs_to_current_scope
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +238,7 @@ def submit_manual_topup(
     db.session.add(topup)
     db.session.flush()
     topup.external_id = f"manual-{topup.id}"
+    tell_staff_of_transfer_after_commit(topup)
     db.session.commit()
     return topup
 
@@ -254,6 +264,7 @@ def approve_manual_topup(
         topup.amount = amount
     topup.reviewed_by = actor.email
     _credit(topup, payment_ref=topup.external_id, method=MANUAL, actor=actor)
+    tell_customer_of_review_after_commit(topup)
     record_audit(
         "payments.manual.approve",
         actor=actor,
@@ -285,6 +296,7 @@ def reject_manual_topup(topup_id: int, *, actor: User, reason: str) -> Topup:
         target=f"topup:{topup.id}",
         details={"reason": text[:500]},
     )
+    tell_customer_of_review_after_commit(topup)
     db.session.commit()
     return topup
 
@@ -333,6 +345,7 @@ def settle_paid(
         log.warning("top-up %s: %s", topup.id, topup.note)
         return "amount mismatch"
     _credit(topup, payment_ref=payment_ref, method=method, actor="system")
+    send_receipt_after_commit(topup)
     return "credited"
 
 
@@ -358,6 +371,7 @@ def settle_refund(topup: Topup, refunded_total: Decimal, *, cause: str) -> str:
     topup.refunded_amount += delta
     if topup.refunded_amount >= topup.amount:
         topup.state = REFUNDED
+    warn_owners_of_negative_balance_after_commit(topup, REFUND)
     return "clawed back"
 
 
@@ -377,6 +391,7 @@ def settle_dispute(topup: Topup, dispute_id: str, amount: Decimal, *, funds_lost
                  f"Disputed through {topup.gateway}", cause=f"dispute-{dispute_id}")  # fmt: skip
         topup.disputed_amount = take
         topup.state = DISPUTED
+        warn_owners_of_negative_balance_after_commit(topup, DISPUTE)
         return "clawed back"
     if topup.disputed_amount <= 0:
         return "nothing to give back"
@@ -398,7 +413,10 @@ def settle_dispute(topup: Topup, dispute_id: str, amount: Decimal, *, funds_lost
 
 
 def find_topup(topup_id: int) -> Topup | None:
-    return db.session.get(Topup, topup_id) if _plain_id(topup_id) else None
+    """The top-up, if it is in the current scope (the identity map may hold another
+    tenant's, which `get` would return without SQL)."""
+    topup = db.session.get(Topup, topup_id) if _plain_id(topup_id) else None
+    return topup if belongs_to_current_scope(topup) else None
 
 
 def _plain_id(value) -> bool:
