@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+import redis
 from sqlalchemy import create_engine, make_url, select, text
 
 from app import create_app
@@ -76,7 +77,6 @@ def database_uri(tmp_path_factory):
 def redis_url():
     if not TEST_REDIS_URL:
         return "fakeredis://"
-    import redis
 
     try:
         with redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2) as client:
@@ -131,7 +131,9 @@ def make_app(migrated, base_config):
             db.engine.dispose()
         # Closed now, not whenever the collector finds the app: a socket finalized before its
         # connection is an "unclosed socket" warning, which -W error turns into a failure.
-        app.extensions["pasok_redis"].connection_pool.disconnect()
+        client = app.extensions["pasok_redis"]
+        if isinstance(client, redis.Redis):  # some tests put a stand-in there
+            client.connection_pool.disconnect()
 
 
 def empty_database(app) -> None:
