@@ -38,7 +38,6 @@ import platform
 import re
 import secrets
 import shutil
-import statistics
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
@@ -51,17 +50,22 @@ from harness import (
     RESULTS_DIR,
     BenchmarkError,
     Gunicorn,
-    WrkResult,
+    WrkRound,
+    add_wrk_options,
+    check_wrk_options,
     fetch,
     gunicorn,
     parse_wrk,
     post_form,
+    print_round_progress,
     run_on_postgres,
     run_pasok,
     temporary_database,
     write_results,
     wrk_available,
+    wrk_medians,
     wrk_output,
+    wrk_round,
     wrk_version,
 )
 from orders import (
@@ -157,30 +161,14 @@ class Endpoint:
         return path
 
 
-@dataclass(frozen=True)
-class Round:
-    wrk: WrkResult
-    server_cpu_us_per_request: float
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per endpoint (default 5)")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per round (default 5)")
-    parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
-    parser.add_argument(
-        "--warmup", type=int, default=2, help="warm-up seconds per endpoint (default 2)"
-    )
+    add_wrk_options(parser, warmup=2)
     parser.add_argument(
         "--output", type=Path, default=RESULTS_DIR / "api.json", help="results JSON"
     )
     args = parser.parse_args(argv)
-    for name in ("rounds", "connections", "workers"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
-    if args.duration <= 0 or args.warmup < 0:
-        parser.error("--duration must be positive and --warmup not negative")
+    check_wrk_options(parser, args)
     return args
 
 
@@ -247,7 +235,7 @@ def check_endpoints(server: Gunicorn, endpoints: list[Endpoint]) -> None:
 
 def measure(
     server: Gunicorn, endpoint: Endpoint, args: argparse.Namespace, seconds: int, scripts: Path
-) -> Round:
+) -> WrkRound:
     script = endpoint.script(scripts)
     cpu_before = server.cpu_seconds()
     output = wrk_output(
@@ -267,18 +255,12 @@ def measure(
             f"{endpoint.label}: {bad.group(1) if bad else 'unchecked'} bad replies of "
             f"{result.requests}; the first: {first.group(1) if first else output[-500:]}"
         )
-    if not result.requests or result.non_2xx_3xx or any(result.socket_errors.values()):
-        raise BenchmarkError(
-            f"{endpoint.label}: {result.requests} requests, "
-            f"{result.non_2xx_3xx} non-2xx/3xx responses, "
-            f"socket errors {result.socket_errors}; the run is not valid"
-        )
-    return Round(result, round(cpu / result.requests * 1e6, 1))
+    return wrk_round(endpoint.label, result, cpu)
 
 
 def run_rounds(
     server: Gunicorn, endpoints: list[Endpoint], args: argparse.Namespace, scripts: Path
-) -> tuple[dict[str, list[Round]], int]:
+) -> tuple[dict[str, list[WrkRound]], int]:
     """Warm every endpoint up, then alternate them, flipping the order every round so that
     drift in the machine's load hits all alike; also the `add` requests wrk counted."""
     adds = 0
@@ -286,18 +268,13 @@ def run_rounds(
         for endpoint in endpoints:
             warm = measure(server, endpoint, args, args.warmup, scripts)
             adds += warm.wrk.requests if endpoint.unique_ref else 0
-    rounds: dict[str, list[Round]] = {e.key: [] for e in endpoints}
+    rounds: dict[str, list[WrkRound]] = {e.key: [] for e in endpoints}
     for number in range(1, args.rounds + 1):
         for endpoint in endpoints if number % 2 else endpoints[::-1]:
             result = measure(server, endpoint, args, args.duration, scripts)
             adds += result.wrk.requests if endpoint.unique_ref else 0
             rounds[endpoint.key].append(result)
-        progress = "  ".join(
-            f"{e.key} {rounds[e.key][-1].wrk.requests_per_sec:7.1f} req/s "
-            f"{rounds[e.key][-1].server_cpu_us_per_request:6.0f} cpu-us/req"
-            for e in endpoints
-        )
-        print(f"round {number}/{args.rounds}  {progress}", file=sys.stderr, flush=True)
+        print_round_progress(number, args.rounds, rounds)
     return rounds, adds
 
 
@@ -342,23 +319,8 @@ def run_benchmark(args: argparse.Namespace, server_url: str, redis_url: str) -> 
 # --- the report --------------------------------------------------------------------------------
 
 
-def summarize(rounds: dict[str, list[Round]]) -> dict[str, dict[str, float]]:
-    def median(values) -> float:
-        return round(statistics.median(values), 3)
-
-    return {
-        key: {
-            "requests_per_sec": median(r.wrk.requests_per_sec for r in results),
-            "p50_ms": median(r.wrk.p50_ms for r in results),
-            "p99_ms": median(r.wrk.p99_ms for r in results),
-            "server_cpu_us_per_request": median(r.server_cpu_us_per_request for r in results),
-        }
-        for key, results in rounds.items()
-    }
-
-
 def build_report(args: argparse.Namespace, load_average: float, outcome: dict) -> dict:
-    medians = summarize(outcome["rounds"])
+    medians = wrk_medians(outcome["rounds"])
     bare = medians["bare"]["requests_per_sec"]
     return {
         "benchmark": "api",

@@ -9,6 +9,7 @@ well.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import http.client
 import json
@@ -18,6 +19,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -469,6 +471,73 @@ def wrk_output(
     if result.returncode != 0:
         raise BenchmarkError(f"wrk failed ({result.returncode}):\n{result.stderr.strip()}")
     return result.stdout
+
+
+@dataclass(frozen=True)
+class WrkRound:
+    """One wrk run against a server, and the server's CPU time per request it cost."""
+
+    wrk: WrkResult
+    server_cpu_us_per_request: float
+
+
+def add_wrk_options(parser: argparse.ArgumentParser, *, warmup: int) -> None:
+    """The options every wrk benchmark takes (rounds, their length, the load, the server)."""
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per endpoint (default 5)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per round (default 5)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=warmup,
+        help=f"warm-up seconds per endpoint (default {warmup})",
+    )
+
+
+def check_wrk_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for name in ("rounds", "connections", "workers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.duration <= 0 or args.warmup < 0:
+        parser.error("--duration must be positive and --warmup not negative")
+
+
+def wrk_round(label: str, result: WrkResult, cpu_seconds: float) -> WrkRound:
+    """The round, if every request got a 2xx/3xx answer; a run with errors is not valid."""
+    if not result.requests or result.non_2xx_3xx or any(result.socket_errors.values()):
+        raise BenchmarkError(
+            f"{label}: {result.requests} requests, "
+            f"{result.non_2xx_3xx} non-2xx/3xx responses, "
+            f"socket errors {result.socket_errors}; the run is not valid"
+        )
+    return WrkRound(result, round(cpu_seconds / result.requests * 1e6, 1))
+
+
+def print_round_progress(number: int, total: int, rounds: dict[str, list[WrkRound]]) -> None:
+    progress = "  ".join(
+        f"{key} {results[-1].wrk.requests_per_sec:7.1f} req/s "
+        f"{results[-1].server_cpu_us_per_request:6.0f} cpu-us/req"
+        for key, results in rounds.items()
+    )
+    print(f"round {number}/{total}  {progress}", file=sys.stderr, flush=True)
+
+
+def wrk_medians(rounds: dict[str, list[WrkRound]]) -> dict[str, dict[str, float]]:
+    """Per endpoint, the median of each figure over its rounds."""
+
+    def median(values) -> float:
+        return round(statistics.median(values), 3)
+
+    return {
+        key: {
+            "requests_per_sec": median(r.wrk.requests_per_sec for r in results),
+            "p50_ms": median(r.wrk.p50_ms for r in results),
+            "p99_ms": median(r.wrk.p99_ms for r in results),
+            "server_cpu_us_per_request": median(r.server_cpu_us_per_request for r in results),
+        }
+        for key, results in rounds.items()
+    }
 
 
 def wrk_version() -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -33,16 +32,21 @@ from harness import (
     RESULTS_DIR,
     BenchmarkError,
     Gunicorn,
-    WrkResult,
+    WrkRound,
+    add_wrk_options,
+    check_wrk_options,
     database_backend,
     exit_cleanly_on_sigterm,
     fetch,
     gunicorn,
+    print_round_progress,
     run_pasok,
     run_wrk,
     temporary_database,
     write_results,
     wrk_available,
+    wrk_medians,
+    wrk_round,
     wrk_version,
 )
 
@@ -68,21 +72,9 @@ RENDERED = Endpoint("rendered", "tenant sign-in GET /login (rendered)", "/login"
 ENDPOINTS = (BARE, TENANT, RENDERED)
 
 
-@dataclass(frozen=True)
-class Round:
-    wrk: WrkResult
-    server_cpu_us_per_request: float
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per endpoint (default 5)")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per round (default 5)")
-    parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
-    parser.add_argument(
-        "--warmup", type=int, default=3, help="warm-up seconds per endpoint (default 3)"
-    )
+    add_wrk_options(parser, warmup=3)
     parser.add_argument(
         "--app",
         default=DEFAULT_APP,
@@ -95,11 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--check", action="store_true", help="exit 1 if the tenant page misses the goal"
     )
     args = parser.parse_args(argv)
-    for name in ("rounds", "connections", "workers"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
-    if args.duration <= 0 or args.warmup < 0:
-        parser.error("--duration must be positive and --warmup not negative")
+    check_wrk_options(parser, args)
     return args
 
 
@@ -124,55 +112,31 @@ def check_endpoint(server: Gunicorn, endpoint: Endpoint) -> None:
         )
 
 
-def measure(server: Gunicorn, endpoint: Endpoint, args: argparse.Namespace, seconds: int) -> Round:
+def measure(
+    server: Gunicorn, endpoint: Endpoint, args: argparse.Namespace, seconds: int
+) -> WrkRound:
     cpu_before = server.cpu_seconds()
     result = run_wrk(
         server.port, endpoint.path, TENANT_HOST, connections=args.connections, duration=seconds
     )
     cpu = server.cpu_seconds() - cpu_before
-    if not result.requests or result.non_2xx_3xx or any(result.socket_errors.values()):
-        raise BenchmarkError(
-            f"{endpoint.label}: {result.requests} requests, "
-            f"{result.non_2xx_3xx} non-2xx/3xx responses, "
-            f"socket errors {result.socket_errors}; the run is not valid"
-        )
-    return Round(result, round(cpu / result.requests * 1e6, 1))
+    return wrk_round(endpoint.label, result, cpu)
 
 
-def run_rounds(server: Gunicorn, args: argparse.Namespace) -> dict[str, list[Round]]:
+def run_rounds(server: Gunicorn, args: argparse.Namespace) -> dict[str, list[WrkRound]]:
     """Warm both endpoints up, then alternate them, swapping the order every round so that
     drift in the machine's load hits both alike."""
     for endpoint in ENDPOINTS:
         check_endpoint(server, endpoint)
         if args.warmup:
             measure(server, endpoint, args, args.warmup)
-    rounds: dict[str, list[Round]] = {e.key: [] for e in ENDPOINTS}
+    rounds: dict[str, list[WrkRound]] = {e.key: [] for e in ENDPOINTS}
     for number in range(1, args.rounds + 1):
         order = ENDPOINTS if number % 2 else ENDPOINTS[::-1]
         for endpoint in order:
             rounds[endpoint.key].append(measure(server, endpoint, args, args.duration))
-        progress = "  ".join(
-            f"{e.key} {rounds[e.key][-1].wrk.requests_per_sec:7.1f} req/s "
-            f"{rounds[e.key][-1].server_cpu_us_per_request:6.0f} cpu-us/req"
-            for e in ENDPOINTS
-        )
-        print(f"round {number}/{args.rounds}  {progress}", file=sys.stderr, flush=True)
+        print_round_progress(number, args.rounds, rounds)
     return rounds
-
-
-def summarize(rounds: dict[str, list[Round]]) -> dict[str, dict[str, float]]:
-    def median(values) -> float:
-        return round(statistics.median(values), 3)
-
-    return {
-        key: {
-            "requests_per_sec": median(r.wrk.requests_per_sec for r in results),
-            "p50_ms": median(r.wrk.p50_ms for r in results),
-            "p99_ms": median(r.wrk.p99_ms for r in results),
-            "server_cpu_us_per_request": median(r.server_cpu_us_per_request for r in results),
-        }
-        for key, results in rounds.items()
-    }
 
 
 def print_table(report: dict) -> None:
@@ -205,9 +169,12 @@ def print_table(report: dict) -> None:
 
 
 def build_report(
-    args: argparse.Namespace, database_url: str, load_average: float, rounds: dict[str, list[Round]]
+    args: argparse.Namespace,
+    database_url: str,
+    load_average: float,
+    rounds: dict[str, list[WrkRound]],
 ) -> dict:
-    medians = summarize(rounds)
+    medians = wrk_medians(rounds)
     bare, tenant = medians[BARE.key], medians[TENANT.key]
     ratio = tenant["requests_per_sec"] / bare["requests_per_sec"]
     return {

@@ -86,6 +86,35 @@ def redis_url():
     return TEST_REDIS_URL
 
 
+@pytest.fixture
+def real_redis():
+    """The real Redis: RQ's workers, unique job ids and rate limits need one (fakeredis
+    cannot serve them)."""
+    if not TEST_REDIS_URL:
+        service_missing("PASOK_TEST_REDIS_URL is not set (RQ needs a real Redis)")
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+def worker_env(real_redis, database_uri, base_config) -> dict:
+    """What a `pasok` process (worker, cron) needs: the test database, the real Redis and the
+    tests' secret (providers' keys are encrypted with it), with retries due at once and none
+    of this machine's own deployment settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PASOK_ENV", "DATABASE_URL", "REDIS_URL", "PASOK_PLATFORM_DOMAIN",
+                       "SECRET_KEY", "PASOK_SECRET_KEYS")
+    }  # fmt: skip
+    env.update(
+        DATABASE_URL=database_uri,
+        REDIS_URL=real_redis,
+        SECRET_KEY=base_config["SECRET_KEY"],
+        PASOK_FORWARD_BACKOFF_SECONDS="0",
+    )
+    return env
+
+
 @pytest.fixture(scope="session")
 def base_config(database_uri, redis_url, tmp_path_factory):
     return {

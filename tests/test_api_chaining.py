@@ -24,7 +24,6 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app.accounts.models import User
@@ -37,7 +36,7 @@ from app.orders.models import COMPLETED, IN_PROGRESS, Order
 from app.providers.models import Provider, ProviderService
 from tenants.context import across_tenants
 from tests.api_support import new_key
-from tests.conftest import TEST_REDIS_URL, service_missing
+from tests.conftest import serve_in_thread
 from tests.ordering import fund, fund_tenant
 from tests.test_forwarding import wait_for
 from tests.test_workers import PASOK
@@ -52,25 +51,10 @@ FUNDS = "100"
 HOP_TIMEOUT = 1.0
 
 
-@pytest.fixture
-def real_redis():
-    if not TEST_REDIS_URL:
-        service_missing("PASOK_TEST_REDIS_URL is not set (an RQ worker cannot run on fakeredis)")
-    return TEST_REDIS_URL
-
-
 def serve(wsgi_app) -> tuple[int, callable]:
     """Serve `wsgi_app` on a free port of 127.0.0.1; returns the port and a stopper."""
-    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-    return server.server_port, stop
+    served = serve_in_thread(wsgi_app, "chained")
+    return next(served), lambda: next(served, None)
 
 
 class SwallowFirstAdd:
@@ -122,25 +106,6 @@ def api(port: int, host: str, key: str, **params) -> dict:
     )
     assert reply.status_code == 200, reply.text[:300]
     return reply.json()
-
-
-@pytest.fixture
-def worker_env(real_redis, database_uri, base_config) -> dict:
-    """What a `pasok worker` needs: the test database, Redis, the tests' secret (providers' keys
-    are encrypted with it), and an unknown order's resend due at once."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("PASOK_ENV", "DATABASE_URL", "REDIS_URL", "PASOK_PLATFORM_DOMAIN",
-                       "SECRET_KEY", "PASOK_SECRET_KEYS")
-    }  # fmt: skip
-    env.update(
-        DATABASE_URL=database_uri,
-        REDIS_URL=real_redis,
-        SECRET_KEY=base_config["SECRET_KEY"],
-        PASOK_FORWARD_BACKOFF_SECONDS="0",
-    )
-    return env
 
 
 @pytest.fixture

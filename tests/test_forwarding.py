@@ -34,7 +34,7 @@ from app.panels.models import Tenant
 from app.providers.models import Provider, ProviderService
 from app.types import utcnow
 from tenants.context import across_tenants
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, empty_database, service_missing
+from tests.conftest import TEST_DATABASE_URL, empty_database, service_missing
 from tests.test_workers import PASOK, free_port, killed_on_failure, stop
 from workers.order_jobs import enqueue_forward, forward_job_id
 from workers.queues import FORWARD, get_queue
@@ -688,13 +688,6 @@ def test_an_order_placed_while_redis_is_down_stays_pending_and_the_request_succe
     assert "stay pending for the sweeper" in caplog.text
 
 
-@pytest.fixture
-def real_redis():
-    if not TEST_REDIS_URL:
-        service_missing("PASOK_TEST_REDIS_URL is not set (an RQ worker cannot run on fakeredis)")
-    return TEST_REDIS_URL
-
-
 def test_a_placed_order_gets_one_job_keyed_by_order_and_attempt(real_redis, shop):
     order_id = shop.place()
     with shop.app.app_context():
@@ -721,23 +714,9 @@ def test_a_job_that_ended_without_claiming_its_order_is_replaced(real_redis, sho
 
 
 @pytest.fixture
-def worker_env(real_redis, database_uri, base_config):
-    """What a `pasok worker` needs: the test database, Redis, the tests' secret (providers'
-    keys are encrypted with it), short deadlines and backoff."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("PASOK_ENV", "DATABASE_URL", "REDIS_URL", "PASOK_PLATFORM_DOMAIN",
-                       "SECRET_KEY", "PASOK_SECRET_KEYS")
-    }  # fmt: skip
-    env.update(
-        DATABASE_URL=database_uri,
-        REDIS_URL=real_redis,
-        SECRET_KEY=base_config["SECRET_KEY"],
-        PASOK_SUBMIT_DEADLINE_SECONDS="1",
-        PASOK_FORWARD_BACKOFF_SECONDS="0",
-    )
-    return env
+def worker_env(worker_env):
+    """Short submission deadlines, so a killed worker's order is found stuck quickly."""
+    return {**worker_env, "PASOK_SUBMIT_DEADLINE_SECONDS": "1"}
 
 
 def start_worker(env: dict) -> subprocess.Popen:

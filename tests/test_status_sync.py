@@ -27,7 +27,7 @@ from app.orders.status_sync import Asked, SyncReport, poll_interval, sync_batch,
 from app.providers.client import ProviderClient, _parse_status_map, interpret
 from app.types import utcnow
 from tenants.context import across_tenants
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, empty_database, service_missing
+from tests.conftest import TEST_DATABASE_URL, empty_database, service_missing
 from tests.test_forwarding import FUNDS, Route, Shop, build_shop, upstream_orders
 from tests.test_workers import PASOK
 from workers.queues import STATUS, get_queue
@@ -369,13 +369,6 @@ def test_the_cron_schedule_syncs_statuses_every_minute_on_the_status_queue():
 
 
 # --- on real Redis ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def real_redis():
-    if not TEST_REDIS_URL:
-        service_missing("PASOK_TEST_REDIS_URL is not set (RQ's rate limit runs Lua on Redis)")
-    return TEST_REDIS_URL
 
 
 def test_the_fan_out_enqueues_one_job_per_batch_and_limits_each_provider(

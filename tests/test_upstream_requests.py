@@ -37,7 +37,7 @@ from app.panels.models import Tenant
 from app.providers.models import Provider
 from app.types import utcnow
 from tenants.context import across_tenants, tenant_scope
-from tests.conftest import TEST_REDIS_URL, empty_database, service_missing, sign_in
+from tests.conftest import empty_database, sign_in
 from tests.test_forwarding import FUNDS, Route, Shop, build_shop
 from workers.context import AppWorker
 from workers.order_jobs import upstream_request_job_id
@@ -162,13 +162,6 @@ def send_requested(shop: Shop) -> list[str]:
             select(UpstreamRequest.id).where(UpstreamRequest.state == "requested")
         ).all()
     return [send(shop, request_id) for request_id in waiting]
-
-
-@pytest.fixture
-def real_redis():
-    if not TEST_REDIS_URL:
-        service_missing("PASOK_TEST_REDIS_URL is not set (rq's unique job ids run Lua)")
-    return TEST_REDIS_URL
 
 
 # --- refills ---------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from app.audit.services import record_audit
 from app.config import PROJECT_ROOT
 from app.extensions import db, get_redis
 from tenants.context import across_tenants
-from tests.conftest import TEST_REDIS_URL, service_missing
 from workers.context import AppJob, across_tenants_job, tenant_job
 from workers.jobs import last_heartbeat
 from workers.queues import DEFAULT, FORWARD, UnknownQueue, get_queue
@@ -75,25 +74,6 @@ def overrun() -> None:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def real_redis():
-    if not TEST_REDIS_URL:
-        service_missing("PASOK_TEST_REDIS_URL is not set (an RQ worker cannot run on fakeredis)")
-    return TEST_REDIS_URL
-
-
-@pytest.fixture
-def pasok_env(real_redis, database_uri):
-    """The environment a `pasok` process needs to use the test database and the real Redis."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("PASOK_ENV", "DATABASE_URL", "REDIS_URL", "PASOK_PLATFORM_DOMAIN")
-    }
-    env.update(DATABASE_URL=database_uri, REDIS_URL=real_redis)
-    return env
 
 
 PASOK = [sys.executable, "-c", "from app.cli import main; main()"]
@@ -160,14 +140,14 @@ def burst(env: dict, *args: str) -> subprocess.CompletedProcess:
 # --- a job's context ---------------------------------------------------------------------------
 
 
-def test_a_job_runs_in_the_app_in_its_tenants_scope(pasok_env, app, make):
+def test_a_job_runs_in_the_app_in_its_tenants_scope(worker_env, app, make):
     acme, toko = make.tenant("acme"), make.tenant("toko")
     make.customer(acme, "alice@example.com")
     make.customer(toko, "budi@example.com")
     with app.app_context():
         job = get_queue(DEFAULT).enqueue(record_visit, acme, "hello")
 
-    burst(pasok_env)
+    burst(worker_env)
 
     with app.app_context(), across_tenants():
         assert job.get_status(refresh=True) == JobStatus.FINISHED
@@ -190,23 +170,23 @@ def test_a_job_run_synchronously_gets_an_app_context_and_session_of_its_own(app,
         ]
 
 
-def test_the_worker_runs_jobs_in_its_own_process(pasok_env, app, make):
+def test_the_worker_runs_jobs_in_its_own_process(worker_env, app, make):
     acme = make.tenant("acme")
     with app.app_context():
         job = get_queue(DEFAULT).enqueue(record_visit, acme, "in-process")
-    worker = start_pasok(pasok_env, "worker", "--burst")
+    worker = start_pasok(worker_env, "worker", "--burst")
     output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output
     with app.app_context():
         assert job.return_value()["pid"] == worker.pid
 
 
-def test_a_forking_worker_runs_each_job_in_a_child_process(pasok_env, app, make):
+def test_a_forking_worker_runs_each_job_in_a_child_process(worker_env, app, make):
     acme = make.tenant("acme")
     with app.app_context():
         queue = get_queue(DEFAULT)
         jobs = [queue.enqueue(record_visit, acme, f"forked {n}") for n in range(2)]
-    worker = start_pasok(pasok_env, "worker", "--burst", "--fork")
+    worker = start_pasok(worker_env, "worker", "--burst", "--fork")
     output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output
     with app.app_context(), across_tenants():
@@ -218,14 +198,14 @@ def test_a_forking_worker_runs_each_job_in_a_child_process(pasok_env, app, make)
         assert sorted(targets) == ["forked 0", "forked 1"]
 
 
-def test_a_job_that_does_not_commit_leaves_nothing_behind(pasok_env, app, make):
+def test_a_job_that_does_not_commit_leaves_nothing_behind(worker_env, app, make):
     acme = make.tenant("acme")
     with app.app_context():
         queue = get_queue(DEFAULT)
         uncommitted = queue.enqueue(leave_uncommitted, acme)
         after = queue.enqueue(connections_in_use)
 
-    burst(pasok_env, DEFAULT)
+    burst(worker_env, DEFAULT)
 
     with app.app_context(), across_tenants():
         assert uncommitted.return_value() == 1  # its transaction held a connection
@@ -234,11 +214,11 @@ def test_a_job_that_does_not_commit_leaves_nothing_behind(pasok_env, app, make):
         assert db.session.scalars(written).all() == []  # and rolled back
 
 
-def test_a_job_that_declares_no_scope_cannot_read_tenant_data(pasok_env, app):
+def test_a_job_that_declares_no_scope_cannot_read_tenant_data(worker_env, app):
     with app.app_context():
         job = get_queue(DEFAULT).enqueue(read_customers_undeclared)
 
-    burst(pasok_env)
+    burst(worker_env)
 
     with app.app_context():
         assert job.get_status(refresh=True) == JobStatus.FAILED
@@ -248,14 +228,14 @@ def test_a_job_that_declares_no_scope_cannot_read_tenant_data(pasok_env, app):
 # --- failures ----------------------------------------------------------------------------------
 
 
-def test_a_failing_job_leaves_the_worker_running_the_next(pasok_env, app, make):
+def test_a_failing_job_leaves_the_worker_running_the_next(worker_env, app, make):
     acme = make.tenant("acme")
     with app.app_context():
         queue = get_queue(DEFAULT)
         failing = queue.enqueue(explode)
         following = queue.enqueue(record_visit, acme, "after the failure")
 
-    burst(pasok_env)
+    burst(worker_env)
 
     with app.app_context():
         assert failing.get_status(refresh=True) == JobStatus.FAILED
@@ -263,14 +243,14 @@ def test_a_failing_job_leaves_the_worker_running_the_next(pasok_env, app, make):
         assert following.get_status(refresh=True) == JobStatus.FINISHED
 
 
-def test_a_job_past_its_timeout_is_stopped_and_the_worker_goes_on(pasok_env, app):
+def test_a_job_past_its_timeout_is_stopped_and_the_worker_goes_on(worker_env, app):
     with app.app_context():
         queue = get_queue(DEFAULT)
         slow = queue.enqueue(overrun, job_timeout=1)
         following = queue.enqueue(connections_in_use)
 
     started = time.monotonic()
-    burst(pasok_env)
+    burst(worker_env)
 
     assert time.monotonic() - started < 20  # not the 30 s the job wanted
     with app.app_context():
@@ -282,14 +262,14 @@ def test_a_job_past_its_timeout_is_stopped_and_the_worker_goes_on(pasok_env, app
 # --- the worker process ------------------------------------------------------------------------
 
 
-def test_a_burst_worker_exits_zero_when_the_queues_are_empty(pasok_env, app):
-    done = burst(pasok_env)
+def test_a_burst_worker_exits_zero_when_the_queues_are_empty(worker_env, app):
+    done = burst(worker_env)
     assert "done, quitting" in done.stderr
 
 
-def test_a_running_worker_takes_jobs_as_they_come_and_stops_on_sigterm(pasok_env, app, make):
+def test_a_running_worker_takes_jobs_as_they_come_and_stops_on_sigterm(worker_env, app, make):
     acme = make.tenant("acme")
-    worker = start_pasok(pasok_env, "worker", FORWARD, DEFAULT)
+    worker = start_pasok(worker_env, "worker", FORWARD, DEFAULT)
     with killed_on_failure(worker), app.app_context():
         queue = get_queue(FORWARD)
         first = queue.enqueue(explode)
@@ -302,9 +282,9 @@ def test_a_running_worker_takes_jobs_as_they_come_and_stops_on_sigterm(pasok_env
 # --- the scheduler -----------------------------------------------------------------------------
 
 
-def test_cron_registers_the_schedule_and_a_worker_runs_what_it_enqueues(pasok_env, app):
+def test_cron_registers_the_schedule_and_a_worker_runs_what_it_enqueues(worker_env, app):
     connection = app.extensions["pasok_redis"]
-    cron = start_pasok(pasok_env, "cron")
+    cron = start_pasok(worker_env, "cron")
     with killed_on_failure(cron):
         wait_until(lambda: CronScheduler.all(connection), cron)
         [scheduler] = CronScheduler.all(connection)
@@ -317,7 +297,7 @@ def test_cron_registers_the_schedule_and_a_worker_runs_what_it_enqueues(pasok_en
     stop(cron)
     assert CronScheduler.all(connection) == []  # it signed off
 
-    burst(pasok_env)
+    burst(worker_env)
 
     with app.app_context():
         assert last_heartbeat() is not None

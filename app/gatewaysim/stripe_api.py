@@ -67,6 +67,14 @@ def missing(kind: str, object_id: str, param: str = "id") -> StripeError:
     )
 
 
+def owned(objects: dict[str, dict], kind: str, object_id: str, param: str = "id") -> dict:
+    """The account's object with that id, or Stripe's 404 naming it."""
+    found = objects.get(object_id)
+    if found is None:
+        raise missing(kind, object_id, param)
+    return found
+
+
 @dataclass
 class StripeAccount:
     """One secret key's world: nothing here is visible to another key."""
@@ -140,9 +148,7 @@ class StripeState:
         outbox += self.event_webhooks(account, "checkout.session.expired", session)
 
     def session_for(self, account: StripeAccount, session_id: str, outbox: list) -> dict:
-        session = account.sessions.get(session_id)
-        if session is None:
-            raise missing("checkout.session", session_id, "session")
+        session = owned(account.sessions, "checkout.session", session_id, "session")
         return self.refresh_session(account, session, outbox)
 
     def pay_session(self, account: StripeAccount, session: dict, settled: bool) -> list:
@@ -501,30 +507,21 @@ def expire_session(state, account, params, outbox, session_id: str):
 @api_view
 def retrieve_payment_intent(state, account, params, outbox, intent_id: str):
     """Retrieve a PaymentIntent of this account."""
-    intent = account.payment_intents.get(intent_id)
-    if intent is None:
-        raise missing("payment_intent", intent_id, "intent")
-    return intent
+    return owned(account.payment_intents, "payment_intent", intent_id, "intent")
 
 
 @api.get("/charges/<charge_id>")
 @api_view
 def retrieve_charge(state, account, params, outbox, charge_id: str):
     """Retrieve a Charge of this account."""
-    charge = account.charges.get(charge_id)
-    if charge is None:
-        raise missing("charge", charge_id, "charge")
-    return charge
+    return owned(account.charges, "charge", charge_id, "charge")
 
 
 @api.get("/disputes/<dispute_id>")
 @api_view
 def retrieve_dispute(state, account, params, outbox, dispute_id: str):
     """Retrieve a Dispute of this account."""
-    dispute = account.disputes.get(dispute_id)
-    if dispute is None:
-        raise missing("dispute", dispute_id, "dispute")
-    return dispute
+    return owned(account.disputes, "dispute", dispute_id, "dispute")
 
 
 @api.post("/refunds")
@@ -532,14 +529,12 @@ def retrieve_dispute(state, account, params, outbox, dispute_id: str):
 def create_refund(state: StripeState, account: StripeAccount, params: dict, outbox: list):
     """Refund all or part of a payment intent's (or charge's) remaining amount."""
     if params.get("payment_intent"):
-        intent = account.payment_intents.get(params["payment_intent"])
-        if intent is None:
-            raise missing("payment_intent", params["payment_intent"], "payment_intent")
+        intent = owned(
+            account.payment_intents, "payment_intent", params["payment_intent"], "payment_intent"
+        )
         charge = account.charges[intent["latest_charge"]]
     elif params.get("charge"):
-        charge = account.charges.get(params["charge"])
-        if charge is None:
-            raise missing("charge", params["charge"], "charge")
+        charge = owned(account.charges, "charge", params["charge"], "charge")
     else:
         raise StripeError("One of `charge` or `payment_intent` is required.")
     if charge["status"] != "succeeded":
